@@ -99,6 +99,7 @@ struct config_host {
 };
 
 enum app_type { APP_WSGI, APP_PSGI, APP_RACK, APP_COMMAND };
+extern const char *const config_app_types[4];   /* indexed by enum app_type */
 
 struct config_app {
 	char *name;
@@ -111,6 +112,7 @@ struct config_app {
 	int64_t workers;
 	bool lazy_apps;
 	int line, col;                   /* where the entry starts, for errors */
+	int name_line, name_col;
 	int domains_line, domains_col;
 };
 
@@ -118,6 +120,7 @@ struct config_daemon {
 	char *name;
 	char *command;
 	int line, col;
+	int name_line, name_col;
 };
 
 struct app_vec {

@@ -1,0 +1,19 @@
+/* fiefctl: shared state of the operator CLI and its commands. */
+#ifndef FIEF_CTL_H
+#define FIEF_CTL_H
+
+#include <stdbool.h>
+
+#define CTL_EXIT_USAGE 2      /* bad command line */
+#define CTL_EXIT_DAEMON 3     /* a daemon is not running or did not answer */
+
+struct ctl {
+	const char *host_path;    /* -c, default /etc/fief/fief.yaml */
+	bool host_path_given;
+	bool json;                /* --json */
+};
+
+int ctl_check(struct ctl *ctl, int argc, char **argv);
+int ctl_schema(struct ctl *ctl, int argc, char **argv);
+
+#endif
