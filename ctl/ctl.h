@@ -15,5 +15,7 @@ struct ctl {
 
 int ctl_check(struct ctl *ctl, int argc, char **argv);
 int ctl_schema(struct ctl *ctl, int argc, char **argv);
+/* list, status, stop, start, reload: argv[0] is the verb */
+int ctl_launcher(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -16,6 +16,11 @@ struct ctl_command {
 
 static const struct ctl_command ctl_commands[] = {
 	{ "check", ctl_check, "validate host and tenant files" },
+	{ "list", ctl_launcher, "tenants with state, uptime, restarts and usage" },
+	{ "status", ctl_launcher, "details of one tenant" },
+	{ "stop", ctl_launcher, "stop a tenant (it stays stopped)" },
+	{ "start", ctl_launcher, "start a stopped or failed tenant" },
+	{ "reload", ctl_launcher, "re-read a tenant's file and restart it" },
 	{ "schema", ctl_schema, "print the reference of every configuration key (Markdown)" },
 	{ NULL, NULL, NULL },
 };

@@ -595,12 +595,12 @@ static int load_list(struct loader *L, const struct ckey *k, const struct yt_nod
 
 static bool env_name_ok(const char *s)
 {
-	if (!(isalpha((unsigned char)*s) || *s == '_'))
+	if (!(isalpha((unsigned char)*s) || *s == '_') || strlen(s) > 128)
 		return false;
 	for (; *s; s++)
 		if (!(isalnum((unsigned char)*s) || *s == '_'))
 			return false;
-	return strlen(s) <= 128;
+	return true;
 }
 
 static int load_env(struct loader *L, const struct ckey *k, const struct yt_node *n, void *base)
@@ -665,6 +665,13 @@ static int load_value(struct loader *L, const struct ckey *k, const struct yt_no
 			return -1;
 		if (yt_is_null(n) && k->type != K_OPTSTR)
 			return cerr(L, n, "%s: expected a value", L->path), -1;
+		if (yt_is_null(n)) {
+			/* "~" and "null" mean empty, not the command "~". */
+			struct yt_node empty = *n;
+			empty.str = (char *)"";
+			empty.len = 0;
+			return parse_scalar(L, k, &empty, base);
+		}
 		return parse_scalar(L, k, n, base);
 	}
 }
@@ -727,7 +734,8 @@ static int load_section(struct loader *L, const struct csection *sec, const stru
 		const struct ckey *k;
 		size_t idx, old;
 
-		if (key->kind != YT_SCALAR) {
+		/* A NUL would make "uid\0junk" look up as "uid". */
+		if (key->kind != YT_SCALAR || strlen(key->str) != key->len) {
 			cerr(L, key, "keys must be plain names%s", where);
 			ret = -1;
 			continue;

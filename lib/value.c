@@ -388,7 +388,9 @@ static int cron_field_parse(const struct cron_field *f, const char *s, uint64_t 
 	char buf[64], *save = NULL, *e;
 
 	*bits = 0;
-	*any = !strcmp(s, "*") || !strcmp(s, "-1");
+	/* As in cron(8) and uWSGI, a field starting with '*' or a negative
+	 * interval is unrestricted for the day-of-month/day-of-week rule. */
+	*any = s[0] == '*' || s[0] == '-';
 	if (s[0] == '-') {
 		int64_t n;
 		if (value_int(s, &n, NULL) < 0 || n >= 0 || -n > f->hi)
@@ -405,7 +407,7 @@ static int cron_field_parse(const struct cron_field *f, const char *s, uint64_t 
 		if (cron_element(f, e, bits) < 0)
 			return why_set(why, "cron %s '%s' is not valid (%d-%d, *, lists, ranges, /steps)",
 				       f->name, s, f->lo, f->hi);
-	if (!*bits || s[strlen(s) - 1] == ',' || s[0] == ',')
+	if (!*bits || s[strlen(s) - 1] == ',' || s[0] == ',' || strstr(s, ",,"))
 		return why_set(why, "cron %s '%s' is not valid", f->name, s);
 	return 0;
 }

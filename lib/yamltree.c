@@ -7,6 +7,7 @@
 #include <yaml.h>
 
 #define YT_MAX_ANCHORS 256
+#define YT_BYTES_PER_WEIGHT 64
 
 struct yt_anchor {
 	char *name;
@@ -116,6 +117,9 @@ static int yt_scalar(struct yt_builder *b, const yaml_event_t *ev)
 		return yt_fail(b, &ev->start_mark, "out of memory");
 	memcpy(n->str, ev->data.scalar.value, n->len);
 	n->str[n->len] = 0;
+	/* Long scalars weigh more: the loader copies a scalar once per alias
+	 * to it, so the cap must bound bytes as well as nodes. */
+	n->weight += n->len / YT_BYTES_PER_WEIGHT;
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 	if (yt_anchor_add(b, ev->data.scalar.anchor, n, &ev->start_mark) < 0)
 		return -1;
@@ -171,6 +175,21 @@ static int yt_event(struct yt_builder *b, const yaml_event_t *ev, int *docs)
 	}
 }
 
+/* Reader errors (bad UTF-8, control characters) carry a byte offset and
+ * no mark: turn the offset into a 1-based line and column (characters). */
+static void yt_offset_pos(const char *buf, size_t len, size_t off, int *line, int *col)
+{
+	*line = *col = 1;
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			++*line;
+			*col = 1;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			++*col;
+		}
+	}
+}
+
 int yt_parse(const char *buf, size_t len, struct yt_doc *doc, int *line, int *col, char *msg,
 	     size_t msglen)
 {
@@ -190,6 +209,8 @@ int yt_parse(const char *buf, size_t len, struct yt_doc *doc, int *line, int *co
 		if (!yaml_parser_parse(&parser, &ev)) {
 			b.line = (int)parser.problem_mark.line + 1;
 			b.col = (int)parser.problem_mark.column + 1;
+			if (parser.error == YAML_READER_ERROR)
+				yt_offset_pos(buf, len, parser.problem_offset, &b.line, &b.col);
 			snprintf(msg, msglen, "YAML syntax error: %s%s%s",
 				 parser.problem ? parser.problem : "unknown problem",
 				 parser.context ? " " : "", parser.context ? parser.context : "");
