@@ -92,10 +92,16 @@ $(PROBE): tests/probe/probe.c
 	$(call say,CC,$<)
 	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -o $@ $<
 
-$(O)/tests/test_%: tests/unit/test_%.c $(LIBFIEF)
+# Unit tests of daemon modules link those modules' sources too.
+TEST_EXTRA_mounts := launcher/mounts.c
+TEST_EXTRA_cgroup := launcher/cgroup.c
+TEST_LIBS_cgroup  := -lcgroup
+
+.SECONDEXPANSION:
+$(O)/tests/test_%: tests/unit/test_%.c $(LIBFIEF) $$(TEST_EXTRA_$$*)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(LDHARDEN) -o $@ $< $(LIBFIEF) -lcmocka $(LDLIBS_COMMON)
+	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(LDHARDEN) -o $@ $< $(TEST_EXTRA_$*) $(LIBFIEF) -lcmocka $(LDLIBS_COMMON) $(TEST_LIBS_$*)
 
 # ---- fuzzing (clang, libFuzzer) ----
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
