@@ -20,6 +20,21 @@
 #define _GNU_SOURCE
 #endif
 #include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -640,6 +655,8 @@ static const char *errno_name(int e)
 	return n ? n : "unknown";
 }
 
+static int usage(void);
+
 static int cmd_alloc(long mb, double hold)
 {
 	const size_t chunk = 1024 * 1024;
@@ -719,13 +736,219 @@ static int cmd_spin(double secs)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* ---- attempts that tests expect to be refused (or to work) ---- */
+
+static int try_result(const char *action, int rc)
+{
+	int e = rc < 0 ? errno : 0;
+
+	printf("{\"action\":\"%s\",\"ok\":%s,\"errno\":%d,\"error\":%s%s%s}\n", action,
+	       rc < 0 ? "false" : "true", e, e ? "\"" : "", e ? errno_name(e) : "null", e ? "\"" : "");
+	return 0;
+}
+
+static int try_open_write(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 ? -1 : 0;
+}
+
+static int try_setns(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	int r = setns(fd, 0);
+	close(fd);
+	return r;
+}
+
+static int try_socket(int domain, int type, int proto)
+{
+	int fd = socket(domain, type, proto);
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 ? -1 : 0;
+}
+
+static int try_action(const char *a, const char *arg)
+{
+	if (!strcmp(a, "mount"))
+		return mount("none", arg ? arg : "/tmp", "tmpfs", 0, NULL);
+	if (!strcmp(a, "bind"))
+		return mount(arg ? arg : "/", "/tmp", NULL, MS_BIND, NULL);
+	if (!strcmp(a, "umount"))
+		return umount2(arg ? arg : "/proc", MNT_DETACH);
+	if (!strcmp(a, "pivot_root"))
+		return (int)syscall(SYS_pivot_root, "/tmp", "/tmp");
+	if (!strcmp(a, "chroot"))
+		return chroot(arg ? arg : "/tmp");
+	if (!strcmp(a, "unshare-mnt"))
+		return unshare(CLONE_NEWNS);
+	if (!strcmp(a, "unshare-net"))
+		return unshare(CLONE_NEWNET);
+	if (!strcmp(a, "unshare-user"))
+		return unshare(CLONE_NEWUSER);
+	if (!strcmp(a, "unshare-pid"))
+		return unshare(CLONE_NEWPID);
+	if (!strcmp(a, "setns"))
+		return try_setns(arg ? arg : "/proc/1/ns/mnt");
+	if (!strcmp(a, "setuid0"))
+		return setuid(0);
+	if (!strcmp(a, "setgid0"))
+		return setgid(0);
+	if (!strcmp(a, "ptrace"))
+		return (int)ptrace(PTRACE_ATTACH, (pid_t)(arg ? atoi(arg) : 1), NULL, NULL);
+	if (!strcmp(a, "kill"))
+		return kill((pid_t)(arg ? atoi(arg) : 1), SIGKILL);
+	if (!strcmp(a, "mknod"))
+		return mknod(arg ? arg : "/tmp/null2", S_IFCHR | 0666, makedev(1, 3));
+	if (!strcmp(a, "chown-root"))
+		return chown(arg, 0, 0);
+	if (!strcmp(a, "write"))
+		return try_open_write(arg);
+	if (!strcmp(a, "read")) {
+		int fd = open(arg, O_RDONLY);
+		if (fd >= 0)
+			close(fd);
+		return fd < 0 ? -1 : 0;
+	}
+	if (!strcmp(a, "raw-socket"))
+		return try_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	if (!strcmp(a, "packet-socket"))
+		return try_socket(AF_PACKET, SOCK_RAW, 0);
+	if (!strcmp(a, "add-key"))
+		return (int)syscall(SYS_add_key, "user", "fief-test", "x", 1, -2 /* session keyring */);
+	if (!strcmp(a, "keyctl-join"))
+		return (int)syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, "fief");
+	if (!strcmp(a, "sethostname"))
+		return sethostname("pwned", 5);
+	if (!strcmp(a, "tiocsti")) {
+		char c = 'x';
+		int fd = open(arg ? arg : "/dev/tty", O_RDWR);
+		if (fd < 0)
+			return -1;
+		int r = ioctl(fd, TIOCSTI, &c);
+		close(fd);
+		return r;
+	}
+	errno = EINVAL;
+	return -2;
+}
+
+static int cmd_try(int argc, char **argv)
+{
+	int r = try_action(argv[0], argc > 1 ? argv[1] : NULL);
+	if (r == -2) {
+		fprintf(stderr, "fief-probe: unknown action %s\n", argv[0]);
+		return 2;
+	}
+	try_result(argv[0], r);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* SysV IPC: make one queue, semaphore set and segment; or count them. */
+static int cmd_ipc(const char *what)
+{
+	if (!strcmp(what, "make")) {
+		int q = msgget(IPC_PRIVATE, 0666), s = semget(IPC_PRIVATE, 1, 0666),
+		    m = shmget(IPC_PRIVATE, 4096, 0666);
+		printf("{\"msg\":%d,\"sem\":%d,\"shm\":%d}\n", q, s, m);
+		return q < 0 || s < 0 || m < 0;
+	}
+	const char *files[3] = { "/proc/sysvipc/msg", "/proc/sysvipc/sem", "/proc/sysvipc/shm" };
+	long counts[3];
+	for (int i = 0; i < 3; i++) {
+		size_t len = 0;
+		char *text = read_file(files[i], &len);
+		counts[i] = -1;           /* header line excluded */
+		for (size_t k = 0; text && k < len; k++)
+			counts[i] += text[k] == '\n';
+		free(text);
+	}
+	printf("{\"msg\":%ld,\"sem\":%ld,\"shm\":%ld}\n", counts[0], counts[1], counts[2]);
+	return 0;
+}
+
+static int sock_addr(const char *kind, const char *addr, struct sockaddr_storage *ss, socklen_t *len,
+		     int *domain)
+{
+	memset(ss, 0, sizeof *ss);
+	if (!strcmp(kind, "tcp")) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)atoi(addr));
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*len = sizeof *in;
+		*domain = AF_INET;
+		return 0;
+	}
+	if (!strcmp(kind, "abstract") && strlen(addr) < 100) {
+		struct sockaddr_un *un = (struct sockaddr_un *)ss;
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path + 1, addr, strlen(addr));
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(addr));
+		*domain = AF_UNIX;
+		return 0;
+	}
+	return -1;
+}
+
+/* listen tcp|abstract ADDR SECONDS: serve "hi\n" to each client. */
+static int cmd_listen(const char *kind, const char *addr, double secs)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int domain, one = 1;
+
+	if (sock_addr(kind, addr, &ss, &len, &domain) < 0)
+		return usage();
+	int fd = socket(domain, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 16) < 0) {
+		perror("fief-probe: listen");
+		return 1;
+	}
+	printf("listening\n");
+	fflush(stdout);
+	alarm((unsigned)secs + 1);
+	for (;;) {
+		int c = accept(fd, NULL, NULL);
+		if (c >= 0) {
+			if (write(c, "hi\n", 3) < 0)
+				perror("fief-probe: write");
+			close(c);
+		}
+	}
+}
+
+static int cmd_connect(const char *kind, const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int domain;
+
+	if (sock_addr(kind, addr, &ss, &len, &domain) < 0)
+		return usage();
+	int fd = socket(domain, SOCK_STREAM, 0);
+	int r = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&ss, len);
+	try_result("connect", r);
+	return 0;
+}
+
 static int usage(void)
 {
 	fputs("usage: fief-probe                   print a JSON report of this process\n"
 	      "       fief-probe alloc MB [HOLD]   allocate and touch MB MiB (hold HOLD s)\n"
 	      "       fief-probe forkbomb N        fork up to N sleeping children\n"
 	      "       fief-probe spin SECONDS      busy loop\n"
-	      "       fief-probe sleep SECONDS     sleep\n",
+	      "       fief-probe sleep SECONDS     sleep\n"
+	      "       fief-probe try ACTION [ARG]  attempt ACTION, print whether it worked\n"
+	      "       fief-probe ipc make|count    SysV IPC objects\n"
+	      "       fief-probe listen tcp|abstract ADDR SECONDS\n"
+	      "       fief-probe connect tcp|abstract ADDR\n",
 	      stderr);
 	return 2;
 }
@@ -764,6 +987,18 @@ int main(int argc, char **argv)
 		sleep_seconds(s);
 		return 0;
 	}
+	if (strcmp(cmd, "try") == 0 && argc >= 3)
+		return cmd_try(argc - 2, argv + 2);
+	if (strcmp(cmd, "ipc") == 0 && argc == 3)
+		return cmd_ipc(argv[2]);
+	if (strcmp(cmd, "listen") == 0 && argc == 5) {
+		double s;
+		if (parse_seconds(argv[4], &s) < 0)
+			return usage();
+		return cmd_listen(argv[2], argv[3], s);
+	}
+	if (strcmp(cmd, "connect") == 0 && argc == 4)
+		return cmd_connect(argv[2], argv[3]);
 	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
 		usage();
 		return 0;

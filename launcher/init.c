@@ -1,0 +1,234 @@
+/* init: pid 1 inside a tenant.
+ *
+ * As root, in its fresh namespaces: hostname, loopback, the filesystem,
+ * then it keeps only the capabilities it still needs (changing uid/gid,
+ * signalling and chowning for its children) and serves: it reaps every
+ * zombie, and on SIGTERM or a stop message from the launcher it ends all
+ * its children (SIGTERM, a grace period, SIGKILL) and exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "launcher.h"
+#include "log.h"
+#include "mounts.h"
+#include "tenantproc.h"
+
+#define INIT_STOP_GRACE 5.0      /* seconds between SIGTERM and SIGKILL */
+
+struct init_state {
+	struct ev_loop *loop;
+	const struct init_args *a;
+	int sync_fd;
+	bool stopping;
+	ev_io signal_w, sync_w;
+	ev_timer grace_w;
+};
+
+static __attribute__((noreturn, format(printf, 2, 3))) void init_fail(int sync_fd, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+
+	msg[0] = SYNC_ERROR;
+	va_start(ap, fmt);
+	vsnprintf(msg + 1, sizeof msg - 1, fmt, ap);
+	va_end(ap);
+	if (send(sync_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
+		log_error("%s", msg + 1);
+	_exit(1);
+}
+
+/* Forget everything inherited from the launcher but our two fds. */
+static void init_reset_process(const struct init_args *a)
+{
+	sigset_t all;
+	int null;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		close(null);
+	}
+	/* stdout and stderr stay: they are the launcher's log (journald). */
+	for (int fd = 3; fd < 65536; fd++)
+		if (fd != a->sync_fd && fd != a->agent_fd)
+			close(fd);
+	log_set_context(a->cfg->name);
+}
+
+static void init_setup(const struct init_args *a)
+{
+	const struct config_host *h = a->host;
+	const struct config_tenant *c = a->cfg;
+	char distro[4096], home[4096], run[4096], logs[4096], scratch[4096], err[256];
+	struct mounts_plan p = {
+		.distro_root = distro, .home_src = home, .tenant = c->name, .run_src = run,
+		.opt_src = h->opt_dir, .logs_src = logs, .scratch = scratch,
+		.tmp_size = c->limits.tmp, .uid = a->uid, .gid = a->gid,
+	};
+
+	snprintf(distro, sizeof distro, "%s/%s", h->distros_dir, c->distro);
+	snprintf(home, sizeof home, "%s/%s", h->homes_dir, c->name);
+	snprintf(run, sizeof run, "%s/tenants/%s/run", h->state_dir, c->name);
+	snprintf(logs, sizeof logs, "%s/%s", h->log_dir, c->name);
+	snprintf(scratch, sizeof scratch, "%s/tenants/%s/root", h->state_dir, c->name);
+	if (mounts_set_hostname(c->hostname, err, sizeof err) < 0 ||
+	    mounts_loopback_up(err, sizeof err) < 0 || mounts_build(&p, err, sizeof err) < 0)
+		init_fail(a->sync_fd, "%s", err);
+}
+
+/* Keep what pid 1 needs to run children as the tenant and end them: the
+ * bounding set loses everything else, so nothing below can regain it. */
+static void init_drop_caps(int sync_fd)
+{
+	static const cap_value_t keep[] = { CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_CHOWN,
+					    CAP_SETPCAP, CAP_FOWNER };
+	cap_t caps;
+
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+		bool kept = false;
+		for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+			kept |= keep[i] == c;
+		if (!kept && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			init_fail(sync_fd, "PR_CAPBSET_DROP %d: %s", (int)c, strerror(errno));
+	}
+	caps = cap_init();
+	if (!caps || cap_set_flag(caps, CAP_EFFECTIVE, 6, keep, CAP_SET) < 0 ||
+	    cap_set_flag(caps, CAP_PERMITTED, 6, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+		init_fail(sync_fd, "cap_set_proc: %s", strerror(errno));
+	cap_free(caps);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		init_fail(sync_fd, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+}
+
+static void init_exit_if_done(struct init_state *s)
+{
+	if (s->stopping && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+		_exit(0);
+}
+
+static void init_reap(struct init_state *s)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		tenantproc_exited(pid, status);
+	init_exit_if_done(s);
+}
+
+static void init_grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	kill(-1, SIGKILL);
+	ev_timer_stop(loop, w);
+}
+
+static void init_stop(struct init_state *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	agent_stop();
+	tenantproc_stop_all();
+	/* kill(-1) from pid 1 reaches every process of the namespace but us. */
+	kill(-1, SIGTERM);
+	kill(-1, SIGCONT);
+	ev_timer_init(&s->grace_w, init_grace_cb, INIT_STOP_GRACE, 0);
+	ev_timer_start(s->loop, &s->grace_w);
+	init_exit_if_done(s);
+}
+
+static void init_signal_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct init_state *s = w->data;
+	struct signalfd_siginfo si;
+
+	while (read(w->fd, &si, sizeof si) == sizeof si) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			init_stop(s);
+	}
+	init_reap(s);
+}
+
+static void init_sync_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct init_state *s = w->data;
+	char msg[64];
+	ssize_t n = recv(w->fd, msg, sizeof msg, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* The launcher went away. The tenant goes on; a new launcher
+		 * adopts it and talks to it with signals. */
+		ev_io_stop(loop, w);
+		close(w->fd);
+		s->sync_fd = -1;
+		return;
+	}
+	if (msg[0] == SYNC_STOP)
+		init_stop(s);
+}
+
+static void init_serve(struct init_state *s)
+{
+	sigset_t set;
+	int sfd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0)
+		init_fail(s->sync_fd, "signalfd: %s", strerror(errno));
+	ev_io_init(&s->signal_w, init_signal_cb, sfd, EV_READ);
+	s->signal_w.data = s;
+	ev_io_start(s->loop, &s->signal_w);
+	ev_io_init(&s->sync_w, init_sync_cb, s->sync_fd, EV_READ);
+	s->sync_w.data = s;
+	ev_io_start(s->loop, &s->sync_w);
+}
+
+void init_main(const struct init_args *a)
+{
+	static struct init_state s;
+	char ready = SYNC_READY;
+
+	init_reset_process(a);
+	init_setup(a);
+	init_drop_caps(a->sync_fd);
+	s.a = a;
+	s.sync_fd = a->sync_fd;
+	/* A loop of our own: the launcher's default loop is not ours to use. */
+	s.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK);
+	if (!s.loop)
+		init_fail(a->sync_fd, "cannot create the event loop");
+	init_serve(&s);
+	tenantproc_init(s.loop, a);
+	if (agent_start(s.loop, a) < 0)
+		init_fail(a->sync_fd, "cannot start the session agent");
+	if (send(a->sync_fd, &ready, 1, MSG_NOSIGNAL) != 1)
+		log_warn_r(errno, "cannot report ready");
+	ev_run(s.loop, 0);
+	_exit(0);
+}

@@ -1,0 +1,110 @@
+/* launcher: the Emperor. Shared state of fief-launcher's modules. */
+#ifndef FIEF_LAUNCHER_H
+#define FIEF_LAUNCHER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "config.h"
+
+enum tenant_state {
+	TS_STOPPED,      /* not running: by the operator, or not yet started */
+	TS_STARTING,     /* init cloned, setting up */
+	TS_RUNNING,      /* init reported ready */
+	TS_STOPPING,     /* asked to stop, waiting for the init to exit */
+	TS_BACKOFF,      /* crashed; waiting before the next start */
+	TS_FAILED,       /* crashed too often; retried slowly */
+};
+
+/* What to do once the init has exited. */
+enum tenant_next { NEXT_NONE, NEXT_START, NEXT_REMOVE };
+
+struct tenant {
+	char name[40];
+	struct launcher *L;
+	struct config_tenant *cfg;       /* the config it runs (or will run) */
+	char *file_buf;                  /* the bytes cfg came from, to spot real changes */
+	size_t file_len;
+	uid_t uid;
+	gid_t gid;
+
+	enum tenant_state state;
+	enum tenant_next next;           /* after the current init exits */
+	bool held;                       /* stopped by the operator: no restart */
+	pid_t pid;                       /* init pid on the host, 0 = none */
+	int sync_fd;                     /* control channel to the init */
+	int tun_fd;                      /* duplicate of the tenant's tun, -1 = none */
+	struct timespec started;         /* CLOCK_MONOTONIC of the last start */
+	time_t started_wall;
+	unsigned restarts;               /* starts after the first one */
+	unsigned crashes;                /* consecutive crashes */
+	char last_error[256];
+
+	ev_child child_w;
+	ev_io sync_w;
+	ev_timer timer_w;                /* backoff, stop grace */
+	struct tenant *next_t;
+};
+
+struct launcher {
+	struct ev_loop *loop;
+	struct config_host *host;
+	const char *host_path;
+	struct tenant *tenants;
+	size_t n_tenants;
+	gid_t agent_gid;                 /* group that may connect to agent sockets */
+	bool shutting_down;
+	bool detach;                     /* exit leaving tenants running */
+};
+
+/* tenant.c: lifecycle and supervision */
+struct tenant *tenant_find(struct launcher *L, const char *name);
+/* A new or changed file: deploy, or reload when the bytes differ. */
+void tenant_apply_file(struct launcher *L, const char *name, const char *path);
+/* The file is gone: stop and forget the tenant. */
+void tenant_remove(struct launcher *L, struct tenant *t);
+void tenant_stop(struct tenant *t, enum tenant_next next);
+void tenant_start(struct tenant *t);
+void tenant_reload(struct tenant *t);
+const char *tenant_state_name(enum tenant_state s);
+/* Stop everything; calls ev_break when the last tenant is gone. */
+void tenant_shutdown_all(struct launcher *L);
+
+/* spawn.c: host directories, agent socket, clone into namespaces */
+int spawn_prepare_host(struct tenant *t, char *err, size_t errlen);
+pid_t spawn_init(struct tenant *t, int *sync_fd, char *err, size_t errlen);
+void spawn_cleanup_host(struct tenant *t);
+int spawn_resolve_uid(struct launcher *L, struct tenant *t, const struct config_tenant *cfg,
+		      char *err, size_t errlen);
+
+/* init.c: pid 1 inside the tenant; never returns */
+struct init_args {
+	const struct config_host *host;
+	const struct config_tenant *cfg;
+	uid_t uid;
+	gid_t gid;
+	int sync_fd;
+	int agent_fd;
+};
+__attribute__((noreturn)) void init_main(const struct init_args *a);
+
+/* watch.c: tenants_dir */
+int watch_start(struct launcher *L);
+
+/* control.c: state_dir/launcher.sock */
+int control_start(struct launcher *L);
+
+/* Messages on the sync channel between launcher and init (SOCK_SEQPACKET). */
+#define SYNC_GO      'G'     /* launcher: you are in your cgroup, go on */
+#define SYNC_READY   'R'     /* init: set up, serving */
+#define SYNC_ERROR   'E'     /* init: followed by the reason; it exits */
+#define SYNC_STOP    'S'     /* launcher: end everything and exit */
+
+/* Paths below state_dir. */
+int launcher_path(const struct launcher *L, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif

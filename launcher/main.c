@@ -1,0 +1,108 @@
+/* fief-launcher: the Emperor. Loads the host file, sets up the cgroup
+ * parent and the state directories, then runs tenants from tenants_dir. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "daemon.h"
+#include "fsutil.h"
+#include "launcher.h"
+#include "log.h"
+
+static struct launcher L;
+static ev_signal sig_term, sig_int, sig_quit;
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (L.shutting_down)
+		return;
+	log_info("signal %d: stopping every tenant", w->signum);
+	tenant_shutdown_all(&L);
+}
+
+/* SIGQUIT: leave, but let the tenants run (a new launcher adopts them). */
+static void on_quit_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_info("SIGQUIT: exiting, tenants keep running");
+	L.detach = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* The group of the gateway's user may connect to agent sockets; without
+ * that user (tests, a host without the gateway) only root may. */
+static gid_t agent_group(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw)
+		return pw->pw_gid;
+	log_info("no user '%s': agent sockets are for root only", user);
+	return 0;
+}
+
+static int prepare_state(void)
+{
+	const struct config_host *h = L.host;
+	char path[4096];
+	int r;
+
+	if ((r = fs_mkdir_p(h->state_dir, 0755, 0, 0)) < 0 ||
+	    (r = launcher_path(&L, path, sizeof path, "tenants")) < 0 ||
+	    (r = fs_mkdir_p(path, 0755, 0, 0)) < 0 ||
+	    (r = fs_mkdir_p(h->tenants_dir, 0755, (uid_t)-1, (gid_t)-1)) < 0 ||
+	    (r = fs_mkdir_p(h->log_dir, 0755, (uid_t)-1, (gid_t)-1)) < 0 ||
+	    (r = fs_mkdir_p(h->homes_dir, 0755, (uid_t)-1, (gid_t)-1)) < 0) {
+		log_error_r(r, "cannot prepare the state directories");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_args args = { 0 };
+	struct config_errors errs;
+
+	daemon_parse_args(argc, argv, "fief-launcher",
+			  "The launcher: runs each tenant of tenants_dir in its own namespaces and cgroup.",
+			  &args);
+	L.host = config_host_load(args.host_path, &errs);
+	if (!L.host) {
+		config_errors_print(&errs, stderr);
+		return DAEMON_EXIT_CONFIG;
+	}
+	L.host_path = args.host_path;
+	if (args.test_only)
+		return 0;
+	if (geteuid() != 0) {
+		log_error("must run as root");
+		return DAEMON_EXIT_SYSCALL;
+	}
+	/* Children of tenants are reaped by their init; orphans of ours by us. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	L.loop = ev_default_loop(EVFLAG_AUTO);
+	L.agent_gid = agent_group(L.host->gateway.user);
+	if (prepare_state() < 0 || cg_init(L.host->cgroup_parent) < 0 || control_start(&L) < 0)
+		return DAEMON_EXIT_SYSCALL;
+	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
+	ev_signal_init(&sig_int, on_stop_signal, SIGINT);
+	ev_signal_init(&sig_quit, on_quit_signal, SIGQUIT);
+	ev_signal_start(L.loop, &sig_term);
+	ev_signal_start(L.loop, &sig_int);
+	ev_signal_start(L.loop, &sig_quit);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("started: tenants from %s, cgroup v%d", L.host->tenants_dir, cg_version());
+	if (watch_start(&L) < 0)
+		return DAEMON_EXIT_SYSCALL;
+	ev_run(L.loop, 0);
+	log_info("%s", L.detach ? "detached from the running tenants" : "every tenant stopped");
+	config_host_free(L.host);
+	return 0;
+}

@@ -1,0 +1,293 @@
+/* spawn: a tenant's host directories, its agent socket, and the clone of
+ * its init into new namespaces inside its cgroup. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "fsutil.h"
+#include "launcher.h"
+#include "log.h"
+
+#define AUTO_UID_FIRST 200000
+#define AUTO_UID_LAST  299999
+
+int launcher_path(const struct launcher *L, char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(buf, len, "%s/", L->host->state_dir);
+
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + n, len - (size_t)n, fmt, ap);
+	va_end(ap);
+	return n < 0 || strlen(buf) + 1 >= len ? -ENAMETOOLONG : 0;
+}
+
+static bool uid_taken(struct launcher *L, const struct tenant *self, uid_t uid, const char **by)
+{
+	for (struct tenant *o = L->tenants; o; o = o->next_t)
+		if (o != self && o->uid == uid && o->cfg) {
+			*by = o->name;
+			return true;
+		}
+	return false;
+}
+
+/* "auto": the owner of an existing home keeps it; otherwise the first uid
+ * of the auto range that no tenant and no home uses. */
+static uid_t auto_uid(struct launcher *L, const struct tenant *t)
+{
+	char path[4096];
+	struct stat st;
+	const char *by;
+
+	snprintf(path, sizeof path, "%s/%s", L->host->homes_dir, t->name);
+	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid >= AUTO_UID_FIRST &&
+	    st.st_uid <= AUTO_UID_LAST && !uid_taken(L, t, st.st_uid, &by))
+		return st.st_uid;
+	for (uid_t u = AUTO_UID_FIRST; u <= AUTO_UID_LAST; u++) {
+		bool home_uses = false;
+		if (uid_taken(L, t, u, &by))
+			continue;
+		for (struct tenant *o = L->tenants; o && !home_uses; o = o->next_t) {
+			snprintf(path, sizeof path, "%s/%s", L->host->homes_dir, o->name);
+			home_uses = o != t && lstat(path, &st) == 0 && st.st_uid == u;
+		}
+		if (!home_uses)
+			return u;
+	}
+	return (uid_t)-1;
+}
+
+int spawn_resolve_uid(struct launcher *L, struct tenant *t, const struct config_tenant *cfg,
+		      char *err, size_t errlen)
+{
+	const char *by;
+	uid_t uid = cfg->uid == CONFIG_UID_AUTO ? auto_uid(L, t) : (uid_t)cfg->uid;
+
+	if (uid == (uid_t)-1) {
+		snprintf(err, errlen, "no free uid left in the auto range");
+		return -1;
+	}
+	/* Two tenants under one uid could reach each other's files: refuse. */
+	if (uid_taken(L, t, uid, &by)) {
+		snprintf(err, errlen, "uid %u is already used by tenant %s", (unsigned)uid, by);
+		return -1;
+	}
+	t->uid = uid;
+	t->gid = (gid_t)uid;
+	return 0;
+}
+
+/* The home belongs to the tenant; create it when missing, and never hand
+ * out one that someone else owns. */
+static int prepare_home(struct tenant *t, char *err, size_t errlen)
+{
+	char path[4096];
+	struct stat st;
+	int r;
+
+	snprintf(path, sizeof path, "%s/%s", t->L->host->homes_dir, t->name);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "home %s is not a directory", path);
+			return -1;
+		}
+		if (st.st_uid != t->uid) {
+			snprintf(err, errlen, "home %s is owned by uid %u, not the tenant's uid %u",
+				 path, (unsigned)st.st_uid, (unsigned)t->uid);
+			return -1;
+		}
+		return 0;
+	}
+	r = fs_mkdir_p(t->L->host->homes_dir, 0755, (uid_t)-1, (gid_t)-1);
+	if (r == 0)
+		r = fs_mkdir_p(path, 0750, t->uid, t->gid);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create home %s: %s", path, strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+static int prepare_dirs(struct tenant *t, char *err, size_t errlen)
+{
+	struct launcher *L = t->L;
+	char path[4096];
+	int r;
+
+	launcher_path(L, path, sizeof path, "tenants/%s", t->name);
+	r = fs_mkdir_p(path, 0755, 0, 0);
+	/* A fresh /run on every start: stale sockets and pid files go. */
+	if (r == 0) {
+		launcher_path(L, path, sizeof path, "tenants/%s/run", t->name);
+		fs_rm_rf(path);
+		r = fs_mkdir_p(path, 0755, t->uid, t->gid);
+	}
+	if (r == 0) {
+		launcher_path(L, path, sizeof path, "tenants/%s/root", t->name);
+		r = fs_mkdir_p(path, 0755, 0, 0);
+	}
+	if (r == 0) {
+		snprintf(path, sizeof path, "%s/%s", L->host->log_dir, t->name);
+		r = fs_mkdir_p(path, 0750, 0, t->gid);
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "cannot prepare %s: %s", path, strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+int spawn_prepare_host(struct tenant *t, char *err, size_t errlen)
+{
+	const struct config_tenant *c = t->cfg;
+	struct cg_limits lim = { c->limits.memory, c->limits.cpu_millis, c->limits.pids };
+	char path[4096];
+	struct stat st;
+	int r;
+
+	snprintf(path, sizeof path, "%s/%s", t->L->host->distros_dir, c->distro);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "distro '%s' not found in %s", c->distro, t->L->host->distros_dir);
+		return -1;
+	}
+	if (prepare_home(t, err, errlen) < 0 || prepare_dirs(t, err, errlen) < 0)
+		return -1;
+	r = cg_create(t->name, &lim);
+	if (r < 0) {
+		snprintf(err, errlen, "cgroup: %s", strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+/* The agent listens on a host path the tenant cannot see; the init gets
+ * the bound socket as an fd. Only root and the gateway's group connect. */
+static int agent_socket(struct tenant *t, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[4096];
+	int fd;
+
+	launcher_path(t->L, dir, sizeof dir, "agents");
+	if (fs_mkdir_p(dir, 0750, 0, t->L->agent_gid) < 0 ||
+	    launcher_path(t->L, sa.sun_path, sizeof sa.sun_path, "agents/%s.sock", t->name) < 0) {
+		snprintf(err, errlen, "cannot prepare the agent directory %s", dir);
+		return -1;
+	}
+	unlink(sa.sun_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    chown(sa.sun_path, 0, t->L->agent_gid) < 0 || chmod(sa.sun_path, 0660) < 0 ||
+	    listen(fd, 128) < 0) {
+		snprintf(err, errlen, "agent socket %s: %s", sa.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The child side of clone: wait until the launcher has put us into the
+ * cgroup, then become the tenant's init. */
+static __attribute__((noreturn)) void spawn_child(struct tenant *t, int sync_fd, int agent_fd)
+{
+	struct init_args a = {
+		.host = t->L->host, .cfg = t->cfg, .uid = t->uid, .gid = t->gid,
+		.sync_fd = sync_fd, .agent_fd = agent_fd,
+	};
+	char c;
+
+	if (read(sync_fd, &c, 1) != 1 || c != SYNC_GO)
+		_exit(1);
+	init_main(&a);
+}
+
+/* The init must survive a tenant filling its memory: the OOM killer should
+ * pick the process that grew, not pid 1 (whose death ends the tenant). */
+static void protect_init(struct tenant *t, pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	/* Without CAP_SYS_RESOURCE (some containers) the init stays at 0; it
+	 * is tiny, and the OOM killer picks the largest process anyway. */
+	if (fd < 0 || write(fd, "-900", 4) != 4)
+		log_debug("%s: oom_score_adj: %s", t->name, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+pid_t spawn_init(struct tenant *t, int *sync_fd, char *err, size_t errlen)
+{
+	const unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+				    CLONE_NEWNET | SIGCHLD;
+	char go = SYNC_GO;
+	int sv[2], agent_fd, r;
+	pid_t pid;
+
+	agent_fd = agent_socket(t, err, errlen);
+	if (agent_fd < 0)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		close(agent_fd);
+		return -1;
+	}
+	/* The raw syscall forks into the new namespaces: no stack to manage. */
+	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (pid == 0) {
+		close(sv[0]);
+		spawn_child(t, sv[1], agent_fd);
+	}
+	close(sv[1]);
+	close(agent_fd);
+	if (pid < 0) {
+		snprintf(err, errlen, "clone: %s", strerror(errno));
+		close(sv[0]);
+		return -1;
+	}
+	r = cg_attach(t->name, pid);
+	protect_init(t, pid);
+	if (r < 0 || write(sv[0], &go, 1) != 1) {
+		snprintf(err, errlen, "cannot place the init in its cgroup: %s", strerror(r < 0 ? -r : errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		return -1;
+	}
+	*sync_fd = sv[0];
+	return pid;
+}
+
+void spawn_cleanup_host(struct tenant *t)
+{
+	char path[4096];
+	int r;
+
+	r = cg_destroy(t->name);
+	if (r < 0)
+		log_warn_r(r, "%s: cannot remove cgroup", t->name);
+	launcher_path(t->L, path, sizeof path, "agents/%s.sock", t->name);
+	unlink(path);
+	launcher_path(t->L, path, sizeof path, "tenants/%s", t->name);
+	r = fs_rm_rf(path);
+	if (r < 0)
+		log_warn_r(r, "%s: cannot remove %s", t->name, path);
+}

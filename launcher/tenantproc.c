@@ -1,0 +1,205 @@
+/* tenantproc: processes that the tenant init runs as the tenant. */
+#include "tenantproc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "launcher.h"
+#include "log.h"
+#include "seccomp.h"
+
+#define TP_MAX_WATCHED 4096
+
+struct tp_watch {
+	pid_t pid;
+	tenantproc_exit_fn fn;
+	void *data;
+};
+
+static struct {
+	const struct init_args *a;
+	char home[300];
+	struct tp_watch w[TP_MAX_WATCHED];
+	size_t n;
+} tp;
+
+void tenantproc_init(struct ev_loop *loop, const struct init_args *a)
+{
+	tp.a = a;
+	snprintf(tp.home, sizeof tp.home, "/home/%s", a->cfg->name);
+}
+
+const char *tenantproc_home(void)
+{
+	return tp.home;
+}
+
+const char *tenantproc_shell(void)
+{
+	return tp.a->cfg->ssh.shell;
+}
+
+/* Runs in the child, still root: become the tenant, for good. */
+static int tp_drop(void)
+{
+	gid_t gid = tp.a->gid;
+	uid_t uid = tp.a->uid;
+
+	for (int c = 0; c <= 63; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			return -1;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -1;
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -1;
+	/* Check the drop by trying to undo it. */
+	if (setuid(0) == 0 || setgid(0) == 0)
+		return -1;
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+static void tp_child_fds(const struct tp_spec *s)
+{
+	int null = open("/dev/null", O_RDWR);
+	int in = s->fd_in >= 0 ? s->fd_in : null, out = s->fd_out >= 0 ? s->fd_out : null,
+	    err = s->fd_err >= 0 ? s->fd_err : null;
+
+	/* Move the sources above 2 first, so no dup2 clobbers another. */
+	in = fcntl(in, F_DUPFD, 10);
+	out = fcntl(out, F_DUPFD, 10);
+	err = fcntl(err, F_DUPFD, 10);
+	dup2(in, 0);
+	dup2(out, 1);
+	dup2(err, 2);
+	closefrom(3);
+}
+
+static __attribute__((noreturn)) void tp_child(const struct tp_spec *s)
+{
+	sigset_t none;
+	int fd;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	setsid();
+	if (s->ctty >= 0 && ioctl(s->ctty, TIOCSCTTY, 0) < 0)
+		_exit(126);
+	tp_child_fds(s);
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, "0", 1) < 0) {
+			/* stays at the init's value: harmless */
+		}
+		close(fd);
+	}
+	if (tp_drop() < 0) {
+		dprintf(2, "fief: cannot drop privileges: %s\n", strerror(errno));
+		_exit(126);
+	}
+	if (seccomp_tenant_install() < 0) {
+		dprintf(2, "fief: cannot install the system call filter\n");
+		_exit(126);
+	}
+	/* Only now, as the tenant, touch a path the tenant controls. */
+	if (chdir(s->cwd ? s->cwd : tp.home) < 0 && chdir("/") < 0)
+		_exit(126);
+	execve(s->path, s->argv, s->envp ? s->envp : tenantproc_env(NULL, 0));
+	dprintf(2, "fief: cannot run %s: %s\n", s->path, strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+pid_t tenantproc_spawn(const struct tp_spec *spec)
+{
+	pid_t pid;
+
+	if (spec->on_exit && tp.n == TP_MAX_WATCHED) {
+		errno = EAGAIN;
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		tp_child(spec);
+	if (spec->on_exit)
+		tp.w[tp.n++] = (struct tp_watch){ pid, spec->on_exit, spec->data };
+	return pid;
+}
+
+void tenantproc_exited(pid_t pid, int status)
+{
+	for (size_t i = 0; i < tp.n; i++)
+		if (tp.w[i].pid == pid) {
+			struct tp_watch w = tp.w[i];
+			tp.w[i] = tp.w[--tp.n];
+			w.fn(pid, status, w.data);
+			return;
+		}
+}
+
+void tenantproc_stop_all(void)
+{
+	tp.n = 0;
+}
+
+static void env_set(char **env, size_t *n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+
+	for (size_t i = 0; i < *n; i++)
+		if (!strncmp(env[i], kv, klen) && env[i][klen] == '=') {
+			free(env[i]);
+			env[i] = strdup(kv);
+			return;
+		}
+	env[(*n)++] = strdup(kv);
+}
+
+char **tenantproc_env(char *const *extra, size_t n_extra)
+{
+	const struct config_tenant *c = tp.a->cfg;
+	size_t cap = 8 + c->env.n + n_extra, n = 0;
+	char **env = calloc(cap + 1, sizeof *env), buf[4352];
+
+	if (!env)
+		return NULL;
+	snprintf(buf, sizeof buf, "HOME=%s", tp.home);
+	env_set(env, &n, buf);
+	snprintf(buf, sizeof buf, "USER=%s", c->name);
+	env_set(env, &n, buf);
+	snprintf(buf, sizeof buf, "LOGNAME=%s", c->name);
+	env_set(env, &n, buf);
+	snprintf(buf, sizeof buf, "SHELL=%s", c->ssh.shell);
+	env_set(env, &n, buf);
+	env_set(env, &n, "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin");
+	env_set(env, &n, "LANG=C.UTF-8");
+	for (size_t i = 0; i < c->env.n; i++) {
+		snprintf(buf, sizeof buf, "%s=%s", c->env.v[i].name, c->env.v[i].value);
+		env_set(env, &n, buf);
+	}
+	for (size_t i = 0; i < n_extra; i++)
+		env_set(env, &n, extra[i]);
+	for (size_t i = 0; i < n; i++)
+		if (!env[i]) {
+			tenantproc_env_free(env);
+			return NULL;
+		}
+	return env;
+}
+
+void tenantproc_env_free(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
