@@ -645,9 +645,8 @@ static int load_value(struct loader *L, const struct ckey *k, const struct yt_no
 	}
 	switch (k->type) {
 	case K_SECTION:
-		if (yt_is_null(n))
-			return 0;
-		return load_section(L, k->sub, n, base);
+		/* "limits:" with nothing after it still gets the defaults. */
+		return load_section(L, k->sub, yt_is_null(n) ? NULL : n, base);
 	case K_LIST:
 	case K_STRLIST:
 	case K_ENDPOINTLIST:
