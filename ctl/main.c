@@ -21,6 +21,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "stop", ctl_launcher, "stop a tenant (it stays stopped)" },
 	{ "start", ctl_launcher, "start a stopped or failed tenant" },
 	{ "reload", ctl_launcher, "re-read a tenant's file and restart it" },
+	{ "enter", ctl_enter, "run a shell or a command inside a tenant" },
 	{ "schema", ctl_schema, "print the reference of every configuration key (Markdown)" },
 	{ NULL, NULL, NULL },
 };
