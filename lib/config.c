@@ -175,7 +175,7 @@ static const struct csection firewall_section = { firewall_keys, 0, 0, 0, false 
 static const struct ckey router_keys[] = {
 	{ "enabled", K_BOOL, OFF(struct config_host, router.enabled), "true", .doc = "run tenant networking" },
 	{ "device", K_IFNAME, OFF(struct config_host, router.device), "fief0", .doc = "host tun device" },
-	{ "address", K_CIDR, OFF(struct config_host, router.address), "10.200.0.1/16", .doc = "router address and tenant subnet" },
+	{ "address", K_CIDR, OFF(struct config_host, router.address), "10.200.0.1/16", .pos_off = OFF(struct config_host, router.address_line) + 1, .doc = "router address and tenant subnet" },
 	{ "nat", K_SECTION, 0, .sub = &nat_section, .doc = "NAT to the outside" },
 	{ "firewall", K_SECTION, 0, .sub = &firewall_section, .doc = "ordered allow/deny rules" },
 	{ NULL }
@@ -930,12 +930,15 @@ static int host_check(struct loader *L, struct config_host *h)
 {
 	uint32_t a = h->router.address.addr, m = cidr_mask(h->router.address.prefix);
 
+	int line = h->router.address_line ? h->router.address_line : 1;
+	int col = h->router.address_col ? h->router.address_col : 1;
+
 	if (h->router.address.prefix < 8 || h->router.address.prefix > 30) {
-		cerr_at(L, 1, 1, "router.address: prefix /%d must be between /8 and /30", h->router.address.prefix);
+		cerr_at(L, line, col, "router.address: prefix /%d must be between /8 and /30", h->router.address.prefix);
 		return -1;
 	}
 	if ((a & ~m) == 0 || (a & ~m) == ~m) {
-		cerr_at(L, 1, 1, "router.address: the router needs a host address, not the network or broadcast address");
+		cerr_at(L, line, col, "router.address: the router needs a host address, not the network or broadcast address");
 		return -1;
 	}
 	if (!h->router.firewall.out.n)

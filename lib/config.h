@@ -80,6 +80,7 @@ struct config_host {
 		bool enabled;
 		char *device;
 		struct cidr address;     /* the router's own address and the tenant subnet */
+		int address_line, address_col; /* where it was written (1:1 for the default) */
 		struct {
 			bool enabled;
 			char *out_interface;

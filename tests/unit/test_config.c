@@ -407,15 +407,15 @@ static const struct bad_case bad_cases[] = {
 	  "router.address: '10.0.0.1/' has a bad prefix length (0 to 32)"),
 	H("cidr_bad_octet", "router: { address: 10.0.0.256/16 }\n", 1, 20,
 	  "router.address: '10.0.0.256/16' is not an IPv4 address or CIDR"),
-	/* The router checks run on the loaded struct, after the YAML tree is
-	 * gone, so they point at 1:1. */
-	H("router_prefix_31", "router: { address: 10.0.0.1/31 }\n", 1, 1,
+	/* The router checks run on the loaded struct; the loader recorded
+	 * where router.address was written. */
+	H("router_prefix_31", "router: { address: 10.0.0.1/31 }\n", 1, 20,
 	  "router.address: prefix /31 must be between /8 and /30"),
-	H("router_prefix_7", "router: { address: 10.0.0.1/7 }\n", 1, 1,
+	H("router_prefix_7", "router: { address: 10.0.0.1/7 }\n", 1, 20,
 	  "router.address: prefix /7 must be between /8 and /30"),
-	H("router_network_address", "router: { address: 10.0.0.0/8 }\n", 1, 1,
+	H("router_network_address", "router: { address: 10.0.0.0/8 }\n", 1, 20,
 	  "router.address: the router needs a host address, not the network or broadcast address"),
-	H("router_broadcast_address", "router: { address: 192.168.1.255/24 }\n", 1, 1,
+	H("router_broadcast_address", "router: { address: 192.168.1.255/24 }\n", 1, 20,
 	  "router.address: the router needs a host address, not the network or broadcast address"),
 	H("endpoint_no_port", "gateway: { listen: [\"0.0.0.0\"] }\n", 1, 21,
 	  "gateway.listen[0]: '0.0.0.0' is not an address:port (IPv6 as [addr]:port)"),
