@@ -149,4 +149,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/obj -name '*.d' -type f 2>/dev/null)
