@@ -6,6 +6,7 @@ own) and a fast busybox distro that is built once per session.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,11 @@ def testroot():
     root = DISTROS / "mini"
     subprocess.run([str(REPO / "scripts" / "make-testroot"), "--probe", binary("fief-probe"),
                     str(root)], check=True)
+    # A setuid-root program, to show that it gives a tenant nothing.
+    suid = root / "usr" / "bin" / "fief-probe-suid"
+    shutil.copyfile(binary("fief-probe"), suid)
+    os.chown(suid, 0, 0)
+    os.chmod(suid, 0o4755)
     return DISTROS
 
 
@@ -86,6 +92,10 @@ class Host:
         wait_for(lambda: (self.state / "launcher.sock").exists() or self.launcher.poll() is not None,
                  what="launcher socket")
         assert self.launcher.poll() is None, self.log_text()
+        with open(f"/proc/{self.launcher.pid}/cgroup") as f:
+            lines = [l.strip() for l in f if l.strip()]
+        # a launcher that moved itself into a leaf on cgroup v2 names it
+        self.own_cgroups = [re.sub(r"/launcher$", "", l) for l in lines]
         return self.launcher
 
     def stop_launcher(self, sig=signal.SIGTERM, timeout=20):
@@ -149,16 +159,22 @@ class Host:
         return json.loads(r.stdout)
 
     def cgroup_dirs(self, name=""):
-        """Every cgroup directory of this host's parent (or of one tenant)."""
+        """The cgroup directories of this host's parent (or of one tenant),
+        below the launcher's own cgroup in each hierarchy."""
         found = []
-        for ctrl in ("memory", "pids", "cpu", "unified", ""):
-            base = Path("/sys/fs/cgroup") / ctrl
-            if not base.is_dir():
-                continue
-            for p in base.rglob(self.cgroup_parent):
+        for line in self.own_cgroups:
+            _, ctrls, path = line.split(":", 2)
+            names = [c for c in ctrls.split(",") if c] or [""]
+            for ctrl in names:
+                base = Path("/sys/fs/cgroup") / (ctrl if ctrl else ("unified" if Path("/sys/fs/cgroup/unified").is_dir() else ""))
+                if not base.is_dir():
+                    continue
+                p = base / path.lstrip("/") / self.cgroup_parent
+                if name:
+                    p = p / name
                 if p.is_dir():
-                    found.append(p / name if name else p)
-        return [p for p in found if p.exists()]
+                    found.append(p)
+        return found
 
 
 def tenant_yaml(uid, distro="mini", extra=""):
