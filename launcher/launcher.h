@@ -44,6 +44,7 @@ struct tenant {
 	char last_error[256];
 
 	ev_child child_w;
+	ev_io pidfd_w;                   /* an adopted init, not our child */
 	ev_io sync_w;
 	ev_timer timer_w;                /* backoff, stop grace */
 	struct tenant *next_t;
@@ -70,6 +71,18 @@ void tenant_stop(struct tenant *t, enum tenant_next next);
 void tenant_start(struct tenant *t);
 void tenant_reload(struct tenant *t);
 const char *tenant_state_name(enum tenant_state s);
+struct tenant *tenant_new(struct launcher *L, const char *name);
+/* Drop the tenant from the launcher's books (nothing is stopped). */
+void tenant_forget(struct tenant *t);
+/* The init ended; status is a wait status, or -1 when unknown. */
+void tenant_init_exited(struct tenant *t, int status);
+/* Take over a running init found by adopt.c, watched through pidfd. */
+void tenant_adopted(struct tenant *t, pid_t pid, int pidfd,
+		    void (*exit_cb)(struct ev_loop *, ev_io *, int));
+
+/* adopt.c: tenants left running by a previous launcher */
+int adopt_record(struct tenant *t);
+void adopt_all(struct launcher *L);
 /* Stop everything; calls ev_break when the last tenant is gone. */
 void tenant_shutdown_all(struct launcher *L);
 

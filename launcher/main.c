@@ -99,6 +99,9 @@ int main(int argc, char **argv)
 	ev_signal_start(L.loop, &sig_quit);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("started: tenants from %s, cgroup v%d", L.host->tenants_dir, cg_version());
+	/* Tenants a previous launcher left running are taken back first, so
+	 * the scan of tenants_dir finds them and leaves unchanged ones alone. */
+	adopt_all(&L);
 	if (watch_start(&L) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_run(L.loop, 0);

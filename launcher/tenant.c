@@ -143,13 +143,14 @@ void tenant_start(struct tenant *t)
 	ev_child_init(&t->child_w, tenant_child_cb, pid, 0);
 	t->child_w.data = t;
 	ev_child_start(t->L->loop, &t->child_w);
+	adopt_record(t);
 	ev_io_init(&t->sync_w, tenant_sync_cb, t->sync_fd, EV_READ);
 	t->sync_w.data = t;
 	ev_io_start(t->L->loop, &t->sync_w);
 	log_debug("%s: init cloned as pid %d", t->name, (int)pid);
 }
 
-static void tenant_free(struct tenant *t)
+void tenant_forget(struct tenant *t)
 {
 	struct launcher *L = t->L;
 
@@ -180,7 +181,9 @@ static void tenant_after_exit(struct tenant *t)
 
 static void describe_status(int status, char *buf, size_t len)
 {
-	if (WIFSIGNALED(status))
+	if (status < 0)
+		snprintf(buf, len, "exited (adopted: no status)");
+	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
 			 WCOREDUMP(status) ? " (core dumped)" : "");
 	else
@@ -189,18 +192,22 @@ static void describe_status(int status, char *buf, size_t len)
 
 static void tenant_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
-	struct tenant *t = w->data;
+	ev_child_stop(loop, w);
+	tenant_init_exited(w->data, w->rstatus);
+}
+
+void tenant_init_exited(struct tenant *t, int status)
+{
 	enum tenant_state was = t->state;
 	char how[64];
 
-	ev_child_stop(loop, w);
-	describe_status(w->rstatus, how, sizeof how);
+	describe_status(status, how, sizeof how);
 	tenant_after_exit(t);
 	if (was == TS_STOPPING) {
 		log_info("%s: stopped (init %s)", t->name, how);
 		t->state = TS_STOPPED;
 		if (t->next == NEXT_REMOVE || t->L->shutting_down)
-			tenant_free(t);
+			tenant_forget(t);
 		else if (t->next == NEXT_START && !t->held)
 			tenant_start(t);
 		return;
@@ -241,7 +248,7 @@ void tenant_stop(struct tenant *t, enum tenant_next next)
 		t->state = TS_STOPPED;
 		if (next == NEXT_REMOVE || t->L->shutting_down) {
 			spawn_cleanup_host(t);
-			tenant_free(t);
+			tenant_forget(t);
 		} else if (next == NEXT_START && !t->held) {
 			tenant_start(t);
 		}
@@ -256,6 +263,17 @@ void tenant_stop(struct tenant *t, enum tenant_next next)
 	tenant_timer(t, STOP_TIMEOUT, tenant_stop_timeout_cb);
 }
 
+void tenant_adopted(struct tenant *t, pid_t pid, int pidfd, void (*exit_cb)(struct ev_loop *, ev_io *, int))
+{
+	t->pid = pid;
+	t->state = TS_RUNNING;
+	clock_gettime(CLOCK_MONOTONIC, &t->started);
+	t->started_wall = time(NULL);
+	ev_io_init(&t->pidfd_w, exit_cb, pidfd, EV_READ);
+	t->pidfd_w.data = t;
+	ev_io_start(t->L->loop, &t->pidfd_w);
+}
+
 void tenant_reload(struct tenant *t)
 {
 	t->crashes = 0;
@@ -263,7 +281,7 @@ void tenant_reload(struct tenant *t)
 	tenant_stop(t, NEXT_START);
 }
 
-static struct tenant *tenant_new(struct launcher *L, const char *name)
+struct tenant *tenant_new(struct launcher *L, const char *name)
 {
 	struct tenant *t = calloc(1, sizeof *t);
 
@@ -331,7 +349,7 @@ void tenant_apply_file(struct launcher *L, const char *name, const char *path)
 		config_tenant_free(cfg);
 		free(buf);
 		if (!t->cfg)
-			tenant_free(t);
+			tenant_forget(t);
 		return;
 	}
 	bool fresh = !t->cfg;

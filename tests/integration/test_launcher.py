@@ -12,6 +12,15 @@ import pytest
 from conftest import tenant_yaml, wait_for
 
 
+def alive(pid):
+    """A process that exists and is not a zombie waiting for its reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def running_pid(host, name):
     s = host.wait_state(name, "running")
     assert s["pid"] > 0
@@ -313,3 +322,50 @@ def test_cpu_share_is_enforced(host):
     ratio = d["cpu_seconds"] / d["wall_seconds"]
     assert 0.35 <= ratio <= 0.6, d
     assert host.status("alice")["cpu_usec"] >= 0.7e6
+
+
+# ---------------------------------------------------------------- restarts
+
+@pytest.mark.parametrize("how", [signal.SIGQUIT, signal.SIGKILL])
+def test_launcher_restart_adopts_running_tenants(host, how):
+    a, b = two_tenants(host)
+    host.write_tenant("carol", tenant_yaml(20003))
+    running_pid(host, "carol")
+    (host.homes / "alice" / "kept").write_text("data")
+    old = host.launcher
+    old.send_signal(how)
+    old.wait(10)
+    assert Path(f"/proc/{a}").exists() and Path(f"/proc/{b}").exists()
+    # while no launcher runs: bob's file changes, carol's goes away
+    host.write_tenant("bob", tenant_yaml(20002, extra="hostname: bob2\n"))
+    host.remove_tenant("carol")
+    host.start_launcher()
+    s = host.wait_state("alice", "running")
+    assert s["pid"] == a, "unchanged tenant must be adopted, not restarted"
+    wait_for(lambda: (t := host.status("bob")) and t["state"] == "running" and t["pid"] != b,
+             what="bob reloaded")
+    host.wait_gone("carol")
+    assert host.probe("alice")["hostname"] == "alice"
+    assert host.probe("bob")["hostname"] == "bob2"
+    assert (host.homes / "alice" / "kept").read_text() == "data"
+    # the adopted tenant still stops cleanly
+    host.remove_tenant("alice")
+    host.wait_gone("alice")
+    assert not alive(a)
+    assert not host.cgroup_dirs("alice")
+
+
+def test_stale_state_with_a_recycled_pid_is_not_adopted(host):
+    host.write_tenant("alice", tenant_yaml(20001))
+    a = running_pid(host, "alice")
+    host.launcher.send_signal(signal.SIGQUIT)
+    host.launcher.wait(10)
+    # pretend the init died and its pid went to an unrelated process
+    os.kill(a, signal.SIGKILL)
+    wait_for(lambda: not alive(a), what="old init gone")
+    state = host.state / "tenants" / "alice" / "init.state"
+    text = state.read_text()
+    state.write_text(re.sub(r"pid=\d+", f"pid={os.getpid()}", text))
+    host.start_launcher()
+    s = host.wait_state("alice", "running")
+    assert s["pid"] not in (a, os.getpid())
