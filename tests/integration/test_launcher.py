@@ -369,3 +369,15 @@ def test_stale_state_with_a_recycled_pid_is_not_adopted(host):
     host.start_launcher()
     s = host.wait_state("alice", "running")
     assert s["pid"] not in (a, os.getpid())
+
+
+def test_tenant_on_real_debian_distro(host, debian):
+    host.write_tenant("alice", tenant_yaml(20001, distro="bookworm").replace("/bin/sh", "/bin/bash"))
+    running_pid(host, "alice")
+    r = host.enter("alice", "python3", "-c", "import os; print(os.getuid(), os.uname().nodename)")
+    assert r.returncode == 0 and r.stdout.split() == ["20001", "alice"], r.stderr
+    r = host.enter("alice", "cat", "/etc/os-release")
+    assert 'VERSION_CODENAME=bookworm' in r.stdout
+    # a tenant can switch distro by editing its file
+    host.write_tenant("alice", tenant_yaml(20001, distro="mini"))
+    wait_for(lambda: host.enter("alice", "cat", "/etc/os-release").returncode != 0, what="switched to mini")
