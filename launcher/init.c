@@ -76,10 +76,10 @@ static void init_setup(const struct init_args *a)
 {
 	const struct config_host *h = a->host;
 	const struct config_tenant *c = a->cfg;
-	char distro[4096], home[4096], run[4096], logs[4096], scratch[4096], err[256];
+	char distro[4096], home[4096], run[4096], logs[4096], scratch[4096], etc[4096], err[256];
 	struct mounts_plan p = {
 		.distro_root = distro, .home_src = home, .tenant = c->name, .run_src = run,
-		.opt_src = h->opt_dir, .logs_src = logs, .scratch = scratch,
+		.opt_src = h->opt_dir, .logs_src = logs, .scratch = scratch, .etc_src = etc,
 		.tmp_size = c->limits.tmp, .uid = a->uid, .gid = a->gid,
 	};
 
@@ -88,6 +88,7 @@ static void init_setup(const struct init_args *a)
 	snprintf(run, sizeof run, "%s/tenants/%s/run", h->state_dir, c->name);
 	snprintf(logs, sizeof logs, "%s/%s", h->log_dir, c->name);
 	snprintf(scratch, sizeof scratch, "%s/tenants/%s/root", h->state_dir, c->name);
+	snprintf(etc, sizeof etc, "%s/tenants/%s/etc", h->state_dir, c->name);
 	if (mounts_set_hostname(c->hostname, err, sizeof err) < 0 ||
 	    mounts_loopback_up(err, sizeof err) < 0 || mounts_build(&p, err, sizeof err) < 0)
 		init_fail(a->sync_fd, "%s", err);

@@ -464,6 +464,30 @@ static int mounts_opt(struct mounts_ctx *c)
 	return rc;
 }
 
+/* The tenant's passwd and group, over the distro's: files the launcher
+ * wrote as root in a root-owned directory, bound read-only. */
+static int mounts_etc(struct mounts_ctx *c)
+{
+	static const char *const files[] = { "passwd", "group" };
+	char path[PATH_MAX], rel[32];
+	int rc = 0;
+
+	if (!c->p->etc_src)
+		return 0;
+	for (size_t i = 0; rc == 0 && i < sizeof files / sizeof files[0]; i++) {
+		int src;
+
+		snprintf(path, sizeof path, "%s/%s", c->p->etc_src, files[i]);
+		snprintf(rel, sizeof rel, "etc/%s", files[i]);
+		src = mounts_open_src(c, path, 0);
+		if (src < 0)
+			return -1;
+		rc = mounts_bind(c, src, rel, 0, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+		close(src);
+	}
+	return rc;
+}
+
 /* pivot_root(".", ".") stacks the old root on top of the new one, and the
  * detach then drops it with every host mount under it. No directory is
  * needed to park the old root in, which a read-only distro could not give. */
@@ -503,7 +527,8 @@ static int mounts_check_plan(const struct mounts_plan *p, char *err, size_t errl
 	    mounts_check_path("run_src", p->run_src, 1, err, errlen) < 0 ||
 	    mounts_check_path("scratch", p->scratch, 1, err, errlen) < 0 ||
 	    mounts_check_path("opt_src", p->opt_src, 0, err, errlen) < 0 ||
-	    mounts_check_path("logs_src", p->logs_src, 0, err, errlen) < 0)
+	    mounts_check_path("logs_src", p->logs_src, 0, err, errlen) < 0 ||
+	    mounts_check_path("etc_src", p->etc_src, 0, err, errlen) < 0)
 		return -1;
 	len = p->tenant ? strlen(p->tenant) : 0;
 	if (len == 0 || len > NAME_MAX || strchr(p->tenant, '/') ||
@@ -535,6 +560,8 @@ int mounts_build(const struct mounts_plan *p, char *err, size_t errlen)
 		rc = mounts_home(&c);
 	if (rc == 0)
 		rc = mounts_opt(&c);
+	if (rc == 0)
+		rc = mounts_etc(&c);
 	if (rc == 0)
 		rc = mounts_pivot(&c);
 	if (c.root >= 0)

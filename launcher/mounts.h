@@ -25,6 +25,10 @@ struct mounts_plan {
 	 * are never created in it (see mounts_logs() for why). */
 	const char *logs_src;
 	const char *scratch;     /* host dir, empty: mount point of the new root */
+	/* Host dir holding passwd and group made for this tenant (the distro's
+	 * entries plus the tenant's own), bound read-only over /etc/passwd and
+	 * /etc/group so names resolve; NULL = keep the distro's. */
+	const char *etc_src;
 	uint64_t tmp_size;       /* bytes for the /tmp and /dev/shm tmpfs; not 0 */
 	bool tmp_noexec;         /* noexec on /tmp and /dev/shm */
 	bool run_noexec;         /* noexec on /run */

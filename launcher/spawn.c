@@ -123,6 +123,61 @@ static int prepare_home(struct tenant *t, char *err, size_t errlen)
 	return 0;
 }
 
+/* The distro's file without the lines that would clash with the tenant's
+ * name or id, then the tenant's own line. */
+static int write_account_file(struct tenant *t, const char *file, const char *line)
+{
+	char src[4096], dst[4096], name_prefix[64], id_field[32];
+	char *buf = NULL, *out, *save = NULL;
+	size_t len = 0, n = 0;
+	int r;
+
+	snprintf(src, sizeof src, "%s/%s/etc/%s", t->L->host->distros_dir, t->cfg->distro, file);
+	if (config_read_file(src, CONFIG_MAX_FILE, &buf, &len) < 0)
+		buf = strdup(""), len = 0;
+	out = malloc(len + strlen(line) + 2);
+	if (!buf || !out) {
+		free(buf);
+		free(out);
+		return -ENOMEM;
+	}
+	snprintf(name_prefix, sizeof name_prefix, "%s:", t->name);
+	snprintf(id_field, sizeof id_field, ":%u:", (unsigned)t->uid);
+	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *third = strchr(l, ':');
+		third = third ? strchr(third + 1, ':') : NULL;
+		if (!strncmp(l, name_prefix, strlen(name_prefix)) ||
+		    (third && !strncmp(third, id_field, strlen(id_field))))
+			continue;
+		n += (size_t)sprintf(out + n, "%s\n", l);
+	}
+	n += (size_t)sprintf(out + n, "%s\n", line);
+	launcher_path(t->L, dst, sizeof dst, "tenants/%s/etc/%s", t->name, file);
+	r = fs_write_atomic(dst, out, n, 0644);
+	free(buf);
+	free(out);
+	return r;
+}
+
+/* Names resolve inside the tenant: whoami, ls -l, ~NAME. */
+static int prepare_accounts(struct tenant *t)
+{
+	char path[4096], line[600];
+	int r;
+
+	launcher_path(t->L, path, sizeof path, "tenants/%s/etc", t->name);
+	r = fs_mkdir_p(path, 0755, 0, 0);
+	if (r < 0)
+		return r;
+	snprintf(line, sizeof line, "%s:x:%u:%u:fief tenant:/home/%s:%s", t->name, (unsigned)t->uid,
+		 (unsigned)t->gid, t->name, t->cfg->ssh.shell);
+	r = write_account_file(t, "passwd", line);
+	if (r < 0)
+		return r;
+	snprintf(line, sizeof line, "%s:x:%u:", t->name, (unsigned)t->gid);
+	return write_account_file(t, "group", line);
+}
+
 static int prepare_dirs(struct tenant *t, char *err, size_t errlen)
 {
 	struct launcher *L = t->L;
@@ -144,6 +199,10 @@ static int prepare_dirs(struct tenant *t, char *err, size_t errlen)
 	if (r == 0) {
 		snprintf(path, sizeof path, "%s/%s", L->host->log_dir, t->name);
 		r = fs_mkdir_p(path, 0750, 0, t->gid);
+	}
+	if (r == 0) {
+		launcher_path(L, path, sizeof path, "tenants/%s/etc", t->name);
+		r = prepare_accounts(t);
 	}
 	if (r < 0) {
 		snprintf(err, errlen, "cannot prepare %s: %s", path, strerror(-r));

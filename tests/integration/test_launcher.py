@@ -381,3 +381,12 @@ def test_tenant_on_real_debian_distro(host, debian):
     # a tenant can switch distro by editing its file
     host.write_tenant("alice", tenant_yaml(20001, distro="mini"))
     wait_for(lambda: host.enter("alice", "cat", "/etc/os-release").returncode != 0, what="switched to mini")
+
+
+def test_tenant_user_has_a_name_inside(host):
+    host.write_tenant("alice", tenant_yaml(20001))
+    running_pid(host, "alice")
+    r = host.enter("alice", "/bin/sh", "-c", "id -un; id -gn; echo ~alice; grep -c '^alice:' /etc/passwd")
+    assert r.stdout.split() == ["alice", "alice", "/home/alice", "1"], r.stdout + r.stderr
+    w = host.probe("alice", "try", "write", "/etc/passwd")
+    assert w["ok"] is False and w["error"] == "EROFS"
