@@ -63,6 +63,7 @@ static struct {
 	ev_timer pause_w;
 	struct agent_conn *conns;
 	unsigned n_open, n_pending, last_id;
+	bool full;                       /* accepting stopped at a limit */
 } ag = { .listen_fd = -1 };
 
 /* One packet buffer for every connection: the loop handles one packet at
@@ -101,10 +102,29 @@ static void agent_send_error(int fd, int code, const char *why)
 
 /* ---- connection lifecycle ---- */
 
+/* At the connection limits the agent stops accepting: new requesters wait
+ * in the listen backlog instead of being turned away, and are taken as
+ * soon as a slot frees. */
+static bool agent_full(void)
+{
+	return ag.n_open >= AGENT_MAX_CONNS || ag.n_pending >= AGENT_MAX_PENDING;
+}
+
+static void agent_resume(void)
+{
+	if (ag.full && !agent_full() && ag.listen_fd >= 0) {
+		ag.full = false;
+		if (!ev_is_active(&ag.pause_w))
+			ev_io_start(ag.loop, &ag.accept_w);
+	}
+}
+
 static void agent_conn_state(struct agent_conn *c, enum agent_state s)
 {
-	if (c->state == AS_REQUEST && s != AS_REQUEST)
+	if (c->state == AS_REQUEST && s != AS_REQUEST) {
 		ag.n_pending--;
+		agent_resume();
+	}
 	c->state = s;
 }
 
@@ -139,6 +159,7 @@ static void agent_conn_close(struct agent_conn *c)
 	close(c->fd);
 	c->fd = -1;
 	ag.n_open--;
+	agent_resume();
 }
 
 static void agent_conn_free(struct agent_conn *c)
@@ -636,7 +657,8 @@ static void agent_admit(int fd)
 static void agent_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	ev_timer_stop(loop, w);
-	ev_io_start(loop, &ag.accept_w);
+	if (!ag.full)
+		ev_io_start(loop, &ag.accept_w);
 }
 
 /* Out of fds: stop accepting for a while instead of spinning on a
@@ -652,7 +674,14 @@ static void agent_pause(int err)
 static void agent_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	for (int i = 0; i < AGENT_ACCEPT_BURST; i++) {
-		int fd = accept4(ag.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
+
+		if (agent_full()) {
+			ag.full = true;
+			ev_io_stop(loop, w);
+			return;
+		}
+		fd = accept4(ag.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
 			agent_admit(fd);

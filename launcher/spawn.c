@@ -252,7 +252,7 @@ static int agent_socket(struct tenant *t, char *err, size_t errlen)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
 	    chown(sa.sun_path, 0, t->L->agent_gid) < 0 || chmod(sa.sun_path, 0660) < 0 ||
-	    listen(fd, 128) < 0) {
+	    listen(fd, 4096) < 0) {
 		snprintf(err, errlen, "agent socket %s: %s", sa.sun_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);

@@ -177,10 +177,10 @@ class Host:
         return found
 
 
-def tenant_yaml(uid, distro="mini", extra=""):
+def tenant_yaml(uid, distro="mini", extra="", pids=64):
     return (f"uid: {uid}\n"
             f"distro: {distro}\n"
-            "limits: { memory: 128M, cpu: 0.5, pids: 64, tmp: 16M }\n"
+            f"limits: {{ memory: 128M, cpu: 0.5, pids: {pids}, tmp: 16M }}\n"
             "ssh: { shell: /bin/sh }\n" + extra)
 
 
