@@ -823,6 +823,26 @@ static int try_action(const char *a, const char *arg)
 		return (int)syscall(SYS_add_key, "user", "fief-test", "x", 1, -2 /* session keyring */);
 	if (!strcmp(a, "keyctl-join"))
 		return (int)syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, "fief");
+	if (!strcmp(a, "perf")) {
+		/* a zeroed perf_event_attr: the kernel or the filter refuses it */
+		char attr[128] = { 0 };
+		*(unsigned *)(attr + 4) = sizeof attr;
+		return (int)syscall(SYS_perf_event_open, attr, 0, -1, -1, 0);
+	}
+	if (!strcmp(a, "bpf")) {
+		char attr[128] = { 0 };
+		return (int)syscall(SYS_bpf, 0 /* BPF_MAP_CREATE */, attr, sizeof attr);
+	}
+	if (!strcmp(a, "userfaultfd"))
+		return (int)syscall(SYS_userfaultfd, 0);
+	if (!strcmp(a, "hardlink"))
+		return link(arg, "hardlink-probe");      /* into the cwd: the home */
+	if (!strcmp(a, "chmod-suid"))
+		return chmod(arg, 04755);
+	if (!strcmp(a, "iopl"))
+		return (int)syscall(SYS_iopl, 3);
+	if (!strcmp(a, "reboot"))
+		return (int)syscall(SYS_reboot, 0xfee1dead, 672274793, 0x4321FEDC, NULL);
 	if (!strcmp(a, "sethostname"))
 		return sethostname("pwned", 5);
 	if (!strcmp(a, "tiocsti")) {
