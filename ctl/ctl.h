@@ -18,5 +18,7 @@ int ctl_schema(struct ctl *ctl, int argc, char **argv);
 /* list, status, stop, start, reload: argv[0] is the verb */
 int ctl_launcher(struct ctl *ctl, int argc, char **argv);
 int ctl_enter(struct ctl *ctl, int argc, char **argv);
+int ctl_new(struct ctl *ctl, int argc, char **argv);
+int ctl_logs(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -22,6 +22,8 @@ static const struct ctl_command ctl_commands[] = {
 	{ "start", ctl_launcher, "start a stopped or failed tenant" },
 	{ "reload", ctl_launcher, "re-read a tenant's file and restart it" },
 	{ "enter", ctl_enter, "run a shell or a command inside a tenant" },
+	{ "logs", ctl_logs, "print or follow a tenant's app, daemon and cron logs" },
+	{ "new", ctl_new, "write a new tenant file (the control panel's job)" },
 	{ "schema", ctl_schema, "print the reference of every configuration key (Markdown)" },
 	{ NULL, NULL, NULL },
 };
@@ -71,7 +73,7 @@ int main(int argc, char **argv)
 	for (const struct ctl_command *cmd = ctl_commands; cmd->name; cmd++)
 		if (!strcmp(cmd->name, argv[optind])) {
 			char **sub = argv + optind;
-			optind = 1;      /* each command parses its own options */
+			optind = 0;      /* each command parses its own options (0: a full getopt reset) */
 			return cmd->run(&ctl, argc - (int)(sub - argv), sub);
 		}
 	fprintf(stderr, "fiefctl: unknown command '%s'\n", argv[optind]);

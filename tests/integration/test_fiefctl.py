@@ -51,6 +51,50 @@ def test_reference_in_docs_matches_the_schema():
 
 
 def test_every_command_has_help():
-    for cmd in ("check", "list", "status", "stop", "start", "reload", "enter", "schema"):
+    for cmd in ("check", "list", "status", "stop", "start", "reload", "enter", "schema", "new", "logs"):
         r = ctl(cmd, "--help")
         assert r.returncode == 0 and "usage: fiefctl" in r.stdout, cmd
+
+
+def test_new_writes_a_tenant_that_boots(host, tmp_path):
+    key = tmp_path / "k.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDploGI5KtlqhiQFP3Lqq5Xr4PtwMJHZXduHdGaZGhDs me@laptop\n")
+    r = host.ctl("new", "zed", "--key", str(key), "--uid", "20077", "--distro", "mini",
+                 "--shell", "/bin/sh", "--memory", "96M")
+    path = host.tenants / "zed.yaml"
+    assert r.stdout.strip() == str(path)
+    assert ctl("-c", str(host.host_file), "check", str(path)).returncode == 0
+    s = host.wait_state("zed", "running")
+    assert s["memory_limit"] == 96 << 20 and s["uid"] == 20077
+    assert "me@laptop" in path.read_text()
+    # an existing file is kept; a bad option writes nothing
+    assert host.ctl("new", "zed", "--key", str(key), check=False).returncode == 1
+    r = host.ctl("new", "yan", "--key", str(key), "--cpu", "lots", check=False)
+    assert r.returncode == 1 and "limits.cpu" in r.stderr
+    assert not (host.tenants / "yan.yaml").exists()
+
+
+def test_logs_prints_and_follows(host):
+    d = host.logs / "alice"
+    d.mkdir(parents=True)
+    (d / "web.log").write_text("".join(f"line {i}\n" for i in range(50)))
+    (d / "cron.log").write_text("job ran\n")
+    r = host.ctl("logs", "alice", "web", "-n", "3")
+    assert r.stdout == "line 47\nline 48\nline 49\n"
+    r = host.ctl("logs", "alice")
+    assert "==> cron <==" in r.stdout and "job ran" in r.stdout and "line 49" in r.stdout
+    p = subprocess.Popen([binary("fiefctl"), "-c", str(host.host_file), "logs", "alice", "web", "-n", "0", "-f"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        import time
+        time.sleep(0.5)
+        with open(d / "web.log", "a") as f:
+            f.write("fresh\n")
+        (d / "web.log").rename(d / "web.log.1")          # rotation
+        (d / "web.log").write_text("after rotation\n")
+        assert p.stdout.readline() == "fresh\n"
+        assert p.stdout.readline() == "after rotation\n"
+    finally:
+        p.kill()
+        p.wait()
+    assert host.ctl("logs", "alice", "nope", check=False).returncode == 1
