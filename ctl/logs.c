@@ -35,6 +35,8 @@ static void logs_tail(int fd, long lines)
 	char buf[8192];
 	long seen = 0;
 
+	if (lines == 0)
+		return;                  /* at the end already: only follow */
 	while (pos > 0 && seen <= lines) {
 		size_t n = pos > (off_t)sizeof buf ? sizeof buf : (size_t)pos;
 		pos -= (off_t)n;
