@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "launcher.h"
 #include "log.h"
+#include "metrics.h"
 
 static struct launcher L;
 static ev_signal sig_term, sig_int, sig_quit;
@@ -55,6 +56,8 @@ static int prepare_state(void)
 
 	if ((r = fs_mkdir_p(h->state_dir, 0755, 0, 0)) < 0 ||
 	    (r = launcher_path(&L, path, sizeof path, "tenants")) < 0 ||
+	    (r = fs_mkdir_p(path, 0755, 0, 0)) < 0 ||
+	    (r = launcher_path(&L, path, sizeof path, "metrics")) < 0 ||
 	    (r = fs_mkdir_p(path, 0755, 0, 0)) < 0 ||
 	    (r = fs_mkdir_p(h->tenants_dir, 0755, (uid_t)-1, (gid_t)-1)) < 0 ||
 	    (r = fs_mkdir_p(h->log_dir, 0755, (uid_t)-1, (gid_t)-1)) < 0 ||
@@ -102,6 +105,7 @@ int main(int argc, char **argv)
 	/* Tenants a previous launcher left running are taken back first, so
 	 * the scan of tenants_dir finds them and leaves unchanged ones alone. */
 	adopt_all(&L);
+	metrics_start(&L);
 	if (watch_start(&L) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_run(L.loop, 0);

@@ -1,0 +1,286 @@
+/* metrics: Prometheus text exposition on metrics.listen (loopback by
+ * default). The launcher answers for its tenants; counters of the router
+ * and the gateway are added by metrics_extra(), read from their control
+ * sockets at scrape time. One request per connection, then close. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <poll.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "launcher.h"
+#include "log.h"
+#include "metrics.h"
+
+#define METRICS_MAX_REQ 4096
+#define METRICS_MAX_CONN 32
+#define METRICS_TIMEOUT 5.0
+
+struct mconn {
+	struct launcher *L;
+	ev_io io;
+	ev_timer timeout;
+	char req[METRICS_MAX_REQ];
+	size_t req_len;
+	char *out;
+	size_t out_len, out_off;
+};
+
+static ev_io metrics_w;
+static int metrics_conns;
+
+static void mc_close(struct mconn *c)
+{
+	ev_io_stop(c->L->loop, &c->io);
+	ev_timer_stop(c->L->loop, &c->timeout);
+	close(c->io.fd);
+	free(c->out);
+	free(c);
+	metrics_conns--;
+}
+
+/* One family: HELP and TYPE, then a sample per tenant. */
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void tenant_samples(FILE *f, struct launcher *L)
+{
+	static const char *const states[] = { "stopped", "starting", "running", "stopping", "backoff", "failed" };
+	struct cg_usage *u = calloc(L->n_tenants + 1, sizeof *u);
+	size_t i = 0;
+
+	if (!u)
+		return;
+	for (struct tenant *t = L->tenants; t && i < L->n_tenants; t = t->next_t, i++)
+		if (t->pid)
+			cg_usage(t->name, &u[i]);
+#define EACH(stmt) do { i = 0; for (struct tenant *t = L->tenants; t && i < L->n_tenants; t = t->next_t, i++) { stmt; } } while (0)
+	family(f, "fief_tenant_up", "gauge", "1 when the tenant's init is running.");
+	EACH(fprintf(f, "fief_tenant_up{tenant=\"%s\"} %d\n", t->name, t->state == TS_RUNNING));
+	family(f, "fief_tenant_state", "gauge", "The tenant's state, one series per state.");
+	EACH(for (size_t s = 0; s < 6; s++)
+		fprintf(f, "fief_tenant_state{tenant=\"%s\",state=\"%s\"} %d\n", t->name, states[s], t->state == s));
+	family(f, "fief_tenant_memory_bytes", "gauge", "Memory charged to the tenant's cgroup.");
+	EACH(fprintf(f, "fief_tenant_memory_bytes{tenant=\"%s\"} %llu\n", t->name, (unsigned long long)u[i].memory));
+	family(f, "fief_tenant_memory_limit_bytes", "gauge", "The tenant's memory limit.");
+	EACH(fprintf(f, "fief_tenant_memory_limit_bytes{tenant=\"%s\"} %llu\n", t->name,
+		     (unsigned long long)(t->cfg ? t->cfg->limits.memory : 0)));
+	family(f, "fief_tenant_cpu_seconds_total", "counter", "CPU time used by the tenant's processes.");
+	EACH(fprintf(f, "fief_tenant_cpu_seconds_total{tenant=\"%s\"} %.6f\n", t->name, (double)u[i].cpu_usec / 1e6));
+	family(f, "fief_tenant_pids", "gauge", "Processes and threads in the tenant.");
+	EACH(fprintf(f, "fief_tenant_pids{tenant=\"%s\"} %llu\n", t->name, (unsigned long long)u[i].pids));
+	family(f, "fief_tenant_pids_limit", "gauge", "The tenant's pids limit.");
+	EACH(fprintf(f, "fief_tenant_pids_limit{tenant=\"%s\"} %lld\n", t->name,
+		     (long long)(t->cfg ? t->cfg->limits.pids : 0)));
+	family(f, "fief_tenant_oom_kills_total", "counter", "Processes of the tenant killed for memory.");
+	EACH(fprintf(f, "fief_tenant_oom_kills_total{tenant=\"%s\"} %llu\n", t->name, (unsigned long long)u[i].oom_kills));
+	family(f, "fief_tenant_restarts_total", "counter", "Starts of the tenant's init after the first.");
+	EACH(fprintf(f, "fief_tenant_restarts_total{tenant=\"%s\"} %u\n", t->name, t->restarts));
+#undef EACH
+	free(u);
+}
+
+static char *metrics_render(struct launcher *L, size_t *len)
+{
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	if (!f)
+		return NULL;
+	family(f, "fief_tenants", "gauge", "Tenants the launcher knows.");
+	fprintf(f, "fief_tenants %zu\n", L->n_tenants);
+	tenant_samples(f, L);
+	metrics_extra(f, L);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+static void mc_reply(struct mconn *c, const char *status, const char *type, const char *body, size_t blen)
+{
+	FILE *f = open_memstream(&c->out, &c->out_len);
+
+	if (!f)
+		return;
+	fprintf(f, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		status, type, blen);
+	fwrite(body, 1, blen, f);
+	fclose(f);
+}
+
+static void mc_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct mconn *c = w->data;
+
+	while (c->out && c->out_off < c->out_len) {
+		ssize_t n = send(w->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		c->out_off += (size_t)n;
+	}
+	mc_close(c);
+}
+
+/* Only "GET /metrics": anything else is a 404 or a 405, never parsed further. */
+static void mc_handle(struct mconn *c)
+{
+	size_t len;
+	char *body;
+
+	if (strncmp(c->req, "GET ", 4)) {
+		mc_reply(c, "405 Method Not Allowed", "text/plain", "GET only\n", 9);
+	} else if (strncmp(c->req + 4, "/metrics ", 9) && strncmp(c->req + 4, "/metrics?", 9)) {
+		mc_reply(c, "404 Not Found", "text/plain", "try /metrics\n", 13);
+	} else if ((body = metrics_render(c->L, &len))) {
+		mc_reply(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
+		free(body);
+	} else {
+		mc_reply(c, "500 Internal Server Error", "text/plain", "\n", 1);
+	}
+}
+
+static void mc_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct mconn *c = w->data;
+	ssize_t n = recv(w->fd, c->req + c->req_len, sizeof c->req - 1 - c->req_len, MSG_DONTWAIT);
+
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0)
+		return mc_close(c);
+	c->req_len += (size_t)n;
+	c->req[c->req_len] = 0;
+	if (!strstr(c->req, "\r\n\r\n") && !strstr(c->req, "\n\n") && c->req_len < sizeof c->req - 1)
+		return;
+	ev_io_stop(loop, w);
+	mc_handle(c);
+	ev_io_init(w, mc_write_cb, w->fd, EV_WRITE);
+	ev_io_start(loop, w);
+}
+
+static void mc_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	mc_close(w->data);
+}
+
+static void metrics_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct mconn *c;
+
+	if (fd < 0)
+		return;
+	if (metrics_conns >= METRICS_MAX_CONN || !(c = calloc(1, sizeof *c))) {
+		close(fd);
+		return;
+	}
+	metrics_conns++;
+	c->L = w->data;
+	ev_io_init(&c->io, mc_read_cb, fd, EV_READ);
+	c->io.data = c;
+	ev_io_start(loop, &c->io);
+	ev_timer_init(&c->timeout, mc_timeout_cb, METRICS_TIMEOUT, 0);
+	c->timeout.data = c;
+	ev_timer_start(loop, &c->timeout);
+}
+
+int metrics_start(struct launcher *L)
+{
+	const struct endpoint *e = &L->host->metrics.listen;
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd, one = 1;
+
+	if (!L->host->metrics.enabled)
+		return 0;
+	if (e->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(e->port);
+		memcpy(&s6->sin6_addr, e->addr, 16);
+		len = sizeof *s6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(e->port);
+		memcpy(&s4->sin_addr, e->addr, 4);
+		len = sizeof *s4;
+	}
+	fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+		/* Metrics are not worth refusing to run tenants over. */
+		log_error_r(errno, "metrics on %s: not served", e->text);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ev_io_init(&metrics_w, metrics_accept_cb, fd, EV_READ);
+	metrics_w.data = L;
+	ev_io_start(L->loop, &metrics_w);
+	log_info("metrics on http://%s/metrics", e->text);
+	return 0;
+}
+
+/* Copy one peer's text into out, bounded in size and time. */
+static void metrics_peer(FILE *out, const char *path, long deadline_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[65536];
+	size_t total = 0;
+	int fd;
+
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path) >= (int)sizeof sa.sun_path)
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+		if (poll(&p, 1, (int)deadline_ms) <= 0)
+			break;
+		n = read(fd, buf, sizeof buf);
+		if (n <= 0 || (total += (size_t)n) > (4u << 20))
+			break;
+		fwrite(buf, 1, (size_t)n, out);
+	}
+	close(fd);
+}
+
+void metrics_extra(FILE *out, struct launcher *L)
+{
+	char dir[3800], path[4096];
+	struct dirent *de;
+	DIR *d;
+
+	if (launcher_path(L, dir, sizeof dir, "metrics") < 0 || !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n < 6 || strcmp(de->d_name + n - 5, ".sock"))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		metrics_peer(out, path, METRICS_PEER_TIMEOUT_MS);
+	}
+	closedir(d);
+}
