@@ -78,7 +78,8 @@ $(O)/fief-gateway: $(call objs,$(GATEWAY_SRC)) $(LIBFIEF)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALLCFLAGS) $(LDHARDEN) -o $@ $^ $(LDLIBS_COMMON) -lev -lssh -lcrypt -lcap -lseccomp
 
-$(O)/fief-router: $(call objs,$(ROUTER_SRC)) $(LIBFIEF)
+# The router shares the tun helpers with the tenant side (launcher/tun.c).
+$(O)/fief-router: $(call objs,$(ROUTER_SRC) launcher/tun.c) $(LIBFIEF)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALLCFLAGS) $(LDHARDEN) -o $@ $^ $(LDLIBS_COMMON) -lev
 
@@ -96,6 +97,9 @@ $(PROBE): tests/probe/probe.c
 TEST_EXTRA_mounts := launcher/mounts.c
 TEST_EXTRA_cgroup := launcher/cgroup.c
 TEST_LIBS_cgroup  := -lcgroup
+TEST_EXTRA_filter := router/filter.c
+TEST_EXTRA_cron   := launcher/cron.c
+TEST_EXTRA_logs   := launcher/logs.c
 
 .SECONDEXPANSION:
 $(O)/tests/test_%: tests/unit/test_%.c $(LIBFIEF) $$(TEST_EXTRA_$$*)

@@ -19,6 +19,7 @@ int ctl_schema(struct ctl *ctl, int argc, char **argv);
 int ctl_launcher(struct ctl *ctl, int argc, char **argv);
 int ctl_enter(struct ctl *ctl, int argc, char **argv);
 int ctl_new(struct ctl *ctl, int argc, char **argv);
+int ctl_stats(struct ctl *ctl, int argc, char **argv);
 int ctl_logs(struct ctl *ctl, int argc, char **argv);
 
 #endif

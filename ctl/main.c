@@ -22,6 +22,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "start", ctl_launcher, "start a stopped or failed tenant" },
 	{ "reload", ctl_launcher, "re-read a tenant's file and restart it" },
 	{ "enter", ctl_enter, "run a shell or a command inside a tenant" },
+	{ "stats", ctl_stats, "network counters per tenant from fief-router" },
 	{ "logs", ctl_logs, "print or follow a tenant's app, daemon and cron logs" },
 	{ "new", ctl_new, "write a new tenant file (the control panel's job)" },
 	{ "schema", ctl_schema, "print the reference of every configuration key (Markdown)" },

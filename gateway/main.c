@@ -1,10 +1,13 @@
-/* fief-gateway: entry point. The service itself lands with issue 5; until
- * then this binary validates its host file (-t) and refuses to start. */
+/* fief-gateway: ssh TENANT@host lands inside the tenant.
+ *
+ * main only reads the command line and the host file; server.c runs the
+ * master and its workers, session.c, auth.c and channel.c serve ssh. */
 #include <stdio.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "server.h"
 
 int main(int argc, char **argv)
 {
@@ -18,9 +21,9 @@ int main(int argc, char **argv)
 		config_errors_print(&errs, stderr);
 		return DAEMON_EXIT_CONFIG;
 	}
-	config_host_free(host);
-	if (args.test_only)
+	if (args.test_only) {
+		config_host_free(host);
 		return 0;
-	log_error("this build has no gateway service yet (see issue 5); use -t to check the host file");
-	return 1;
+	}
+	return server_run(args.host_path, host);
 }

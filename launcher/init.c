@@ -20,10 +20,14 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "apps.h"
+#include "fdpass.h"
 #include "launcher.h"
 #include "log.h"
 #include "mounts.h"
+#include "reload.h"
 #include "tenantproc.h"
+#include "tun.h"
 
 #define INIT_STOP_GRACE 5.0      /* seconds between SIGTERM and SIGKILL */
 
@@ -67,7 +71,7 @@ static void init_reset_process(const struct init_args *a)
 	}
 	/* stdout and stderr stay: they are the launcher's log (journald). */
 	for (int fd = 3; fd < 65536; fd++)
-		if (fd != a->sync_fd && fd != a->agent_fd)
+		if (fd != a->sync_fd && fd != a->agent_fd && fd != a->log_fd)
 			close(fd);
 	log_set_context(a->cfg->name);
 }
@@ -146,6 +150,7 @@ static void init_stop(struct init_state *s)
 		return;
 	s->stopping = true;
 	agent_stop();
+	apps_stop();
 	tenantproc_stop_all();
 	/* kill(-1) from pid 1 reaches every process of the namespace but us. */
 	kill(-1, SIGTERM);
@@ -170,7 +175,7 @@ static void init_signal_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void init_sync_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct init_state *s = w->data;
-	char msg[64];
+	static char msg[SYNC_MSG_MAX];   /* a new tenant file comes in large parts */
 	ssize_t n = recv(w->fd, msg, sizeof msg, MSG_DONTWAIT);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -185,6 +190,8 @@ static void init_sync_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (msg[0] == SYNC_STOP)
 		init_stop(s);
+	else if (!s->stopping && (msg[0] == SYNC_CONFIG_PART || msg[0] == SYNC_CONFIG))
+		apps_sync_message(w->fd, msg, (size_t)n);
 }
 
 static void init_serve(struct init_state *s)
@@ -213,9 +220,19 @@ static void init_serve(struct init_state *s)
 void init_main(const struct init_args *a)
 {
 	static struct init_state s;
+	static struct init_args args;    /* ours to change: a live reload swaps cfg */
 	char ready = SYNC_READY;
 
+	args = *a;
+	a = &args;
 	init_reset_process(a);
+	/* fief-router: eth0 before init_setup replaces /dev. Its fd goes to
+	 * the launcher (SYNC_TUN); our copy stays open on purpose, so the
+	 * interface outlives a restart of the launcher or the router. */
+	char tun_err[256], tun_msg = SYNC_TUN;
+	int tun_fd = tun_tenant_setup(a->host, a->cfg, tun_err, sizeof tun_err);
+	if (tun_fd == -1 || (tun_fd >= 0 && fdpass_send(a->sync_fd, &tun_msg, 1, &tun_fd, 1) < 0))
+		init_fail(a->sync_fd, "%s", tun_fd == -1 ? tun_err : "cannot hand eth0 to the launcher");
 	init_setup(a);
 	init_drop_caps(a->sync_fd);
 	s.a = a;
@@ -228,6 +245,7 @@ void init_main(const struct init_args *a)
 	tenantproc_init(s.loop, a);
 	if (agent_start(s.loop, a) < 0)
 		init_fail(a->sync_fd, "cannot start the session agent");
+	apps_start(s.loop, &args);
 	if (send(a->sync_fd, &ready, 1, MSG_NOSIGNAL) != 1)
 		log_warn_r(errno, "cannot report ready");
 	ev_run(s.loop, 0);

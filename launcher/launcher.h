@@ -101,6 +101,7 @@ struct init_args {
 	gid_t gid;
 	int sync_fd;
 	int agent_fd;
+	int log_fd;                      /* log_dir/NAME (O_DIRECTORY), -1 = none: apps.c */
 };
 __attribute__((noreturn)) void init_main(const struct init_args *a);
 
@@ -115,6 +116,9 @@ int control_start(struct launcher *L);
 #define SYNC_READY   'R'     /* init: set up, serving */
 #define SYNC_ERROR   'E'     /* init: followed by the reason; it exits */
 #define SYNC_STOP    'S'     /* launcher: end everything and exit */
+#define SYNC_TUN     'T'     /* init: its tun "eth0", fd attached (fief-router, routerlink.c) */
+#define SYNC_CONFIG_PART 'P' /* launcher: part of a new tenant file (reload.c) */
+#define SYNC_CONFIG  'C'     /* launcher: its last part: apply it live (apps.c) */
 
 /* Paths below state_dir. */
 int launcher_path(const struct launcher *L, char *buf, size_t len, const char *fmt, ...)

@@ -15,7 +15,9 @@
 #include "fsutil.h"
 #include "launcher.h"
 #include "log.h"
+#include "nginxmap.h"
 #include "metrics.h"
+#include "routerlink.h"
 
 static struct launcher L;
 static ev_signal sig_term, sig_int, sig_quit;
@@ -104,8 +106,10 @@ int main(int argc, char **argv)
 	log_info("started: tenants from %s, cgroup v%d", L.host->tenants_dir, cg_version());
 	/* Tenants a previous launcher left running are taken back first, so
 	 * the scan of tenants_dir finds them and leaves unchanged ones alone. */
+	nginxmap_start(&L);              /* domains: written once the loop runs */
 	adopt_all(&L);
 	metrics_start(&L);
+	routerlink_start(&L);            /* fief-router: hand over tenant tuns */
 	if (watch_start(&L) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_run(L.loop, 0);

@@ -19,6 +19,7 @@
 #include "fsutil.h"
 #include "launcher.h"
 #include "log.h"
+#include "logs.h"
 
 #define AUTO_UID_FIRST 200000
 #define AUTO_UID_LAST  299999
@@ -120,6 +121,10 @@ static int prepare_home(struct tenant *t, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create home %s: %s", path, strerror(-r));
 		return -1;
 	}
+	/* A fresh home gets ~/logs, where the mounts show log_dir/NAME. */
+	r = logs_make_home_dir(path, t->uid, t->gid);
+	if (r < 0)
+		log_warn_r(r, "%s: cannot make ~/logs", t->name);
 	return 0;
 }
 
@@ -269,10 +274,14 @@ static __attribute__((noreturn)) void spawn_child(struct tenant *t, int sync_fd,
 		.host = t->L->host, .cfg = t->cfg, .uid = t->uid, .gid = t->gid,
 		.sync_fd = sync_fd, .agent_fd = agent_fd,
 	};
-	char c;
+	char c, logs[4096];
 
 	if (read(sync_fd, &c, 1) != 1 || c != SYNC_GO)
 		_exit(1);
+	/* The init writes app logs through this fd: after pivot_root it can
+	 * no longer name log_dir (apps.c, logs.c). */
+	snprintf(logs, sizeof logs, "%s/%s", t->L->host->log_dir, t->name);
+	a.log_fd = open(logs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	init_main(&a);
 }
 

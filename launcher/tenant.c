@@ -15,8 +15,12 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "fdpass.h"
 #include "launcher.h"
 #include "log.h"
+#include "nginxmap.h"
+#include "reload.h"
+#include "routerlink.h"
 
 #define BACKOFF_FIRST   0.25     /* seconds before the first restart */
 #define BACKOFF_MAX     30.0
@@ -70,15 +74,21 @@ static void tenant_sync_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tenant *t = w->data;
 	char msg[300];
-	ssize_t n = recv(w->fd, msg, sizeof msg - 1, MSG_DONTWAIT);
+	/* fdpass_recv: SYNC_TUN comes with the tenant's tun fd (fief-router). */
+	int fd = -1;
+	size_t nfd = 0;
+	ssize_t n = fdpass_recv(w->fd, msg, sizeof msg - 1, &fd, 1, &nfd);
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (n == -EAGAIN || n == -EMSGSIZE || n == -EBADMSG)
 		return;
 	if (n <= 0) {
 		ev_io_stop(loop, w);     /* the init is exiting; its child watcher reports */
 		return;
 	}
 	msg[n] = 0;
+	if (msg[0] == SYNC_TUN && nfd == 1)
+		return routerlink_tenant_tun(t, fd);    /* takes fd */
+	fdpass_close_all(&fd, nfd);
 	if (msg[0] == SYNC_READY && t->state == TS_STARTING) {
 		t->state = TS_RUNNING;
 		t->last_error[0] = 0;
@@ -166,6 +176,7 @@ void tenant_forget(struct tenant *t)
 	if (t->tun_fd >= 0)
 		close(t->tun_fd);
 	free(t);
+	nginxmap_update(L);              /* its domains are free now */
 	if (L->shutting_down && !L->tenants)
 		ev_break(L->loop, EVBREAK_ALL);
 }
@@ -175,6 +186,7 @@ static void tenant_after_exit(struct tenant *t)
 {
 	ev_timer_stop(t->L->loop, &t->timer_w);
 	tenant_close_sync(t);
+	routerlink_tenant_gone(t);       /* fief-router: drop its tun (closes t->tun_fd) */
 	t->pid = 0;
 	spawn_cleanup_host(t);
 }
@@ -353,10 +365,16 @@ void tenant_apply_file(struct launcher *L, const char *name, const char *path)
 		return;
 	}
 	bool fresh = !t->cfg;
+	bool live = !fresh && reload_is_live(t->cfg, cfg);
 	tenant_take_config(t, cfg, buf, len);
+	nginxmap_update(L);
 	if (fresh) {
 		log_info("%s: deploying", name);
 		tenant_start(t);
+	} else if (live && reload_live(t) == 0) {
+		/* apps, daemons, cron, env, limits: the init restarts what changed */
+		log_info("%s: reloaded live", name);
+		adopt_record(t);
 	} else {
 		tenant_reload(t);
 	}

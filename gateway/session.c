@@ -1,0 +1,319 @@
+/* session: an ssh connection driven by libev. */
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "gateway.h"
+#include "log.h"
+
+static unsigned session_last_id;
+
+static const char *session_who(const struct gw_session *s)
+{
+	return s->tenant ? s->tenant : "-";
+}
+
+/* ---- list and counters ---- */
+
+static void session_link(struct gw_session *s)
+{
+	s->prev = W.last;
+	if (W.last)
+		W.last->next = s;
+	else
+		W.first = s;
+	W.last = s;
+	W.n_sessions++;
+	W.n_unauth++;
+}
+
+static void session_unlink(struct gw_session *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		W.first = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		W.last = s->prev;
+	W.n_sessions--;
+	if (!s->authenticated)
+		W.n_unauth--;
+}
+
+/* Channels first: libssh's disconnect frees its channels, and ours hold
+ * pointers to them. */
+static void session_free(struct gw_session *s)
+{
+	while (s->channels)
+		chan_free(s->channels);
+	auth_free(s);
+	ev_io_stop(W.loop, &s->io);
+	ev_timer_stop(W.loop, &s->grace);
+	session_unlink(s);
+	if (s->ssh) {
+		ssh_disconnect(s->ssh);
+		ssh_free(s->ssh);
+	}
+	free(s);
+	if (W.retiring && W.n_sessions == 0)
+		ev_break(W.loop, EVBREAK_ALL);
+}
+
+void session_disconnect(struct gw_session *s, const char *why)
+{
+	if (s->state == SS_DEAD)
+		return;
+	if (s->authenticated)
+		log_info("%s: connection from %s port %d closed: %s", session_who(s), s->addr, s->port, why);
+	else if (s->auth.failures || s->state == SS_AUTH)
+		log_info("%s: unauthenticated connection from %s port %d closed: %s",
+			 s->auth.user[0] ? s->auth.user : "-", s->addr, s->port, why);
+	else
+		log_debug("connection from %s port %d closed before authentication: %s", s->addr, s->port, why);
+	s->state = SS_DEAD;
+}
+
+void session_authenticated(struct gw_session *s)
+{
+	s->authenticated = true;
+	s->tenant = s->auth.user;
+	s->state = SS_OPEN;
+	W.n_unauth--;
+	ev_timer_stop(W.loop, &s->grace);
+}
+
+/* ---- messages ---- */
+
+static void session_open(struct gw_session *s, ssh_message m)
+{
+	switch (ssh_message_subtype(m)) {
+	case SSH_CHANNEL_SESSION:
+		chan_open_session(s, m);
+		return;
+	case SSH_CHANNEL_DIRECT_TCPIP:
+		chan_open_direct(s, m);
+		return;
+	default:
+		/* x11, auth-agent and forwarded-tcpip are never ours to open. */
+		ssh_message_reply_default(m);
+		ssh_message_free(m);
+	}
+}
+
+static void session_message(struct gw_session *s, ssh_message m)
+{
+	int type = ssh_message_type(m);
+
+	if (type == SSH_REQUEST_AUTH) {
+		auth_message(s, m);
+		return;
+	}
+	/* Our own flag, not libssh's state: nothing past this point without it. */
+	if (s->authenticated && type == SSH_REQUEST_CHANNEL_OPEN) {
+		session_open(s, m);
+		return;
+	}
+	if (s->authenticated && type == SSH_REQUEST_CHANNEL) {
+		chan_request(s, m);
+		return;
+	}
+	if (type == SSH_REQUEST_GLOBAL && ssh_message_subtype(m) == SSH_GLOBAL_REQUEST_TCPIP_FORWARD)
+		log_info("%s: remote port forwarding refused", session_who(s));
+	/* Service requests are accepted, keepalives answered, remote
+	 * forwarding and everything else refused: libssh's default replies. */
+	ssh_message_reply_default(m);
+	ssh_message_free(m);
+}
+
+/* Returns how many messages were handled. */
+static int session_messages(struct gw_session *s)
+{
+	for (int i = 0; i < SESSION_MSG_BURST && s->state != SS_DEAD; i++) {
+		ssh_message m = ssh_message_get(s->ssh);
+
+		if (!m)
+			return i;
+		session_message(s, m);
+	}
+	/* A client may queue many requests: handle the rest on the next loop
+	 * iteration, after the other sessions had their turn. */
+	ev_feed_event(W.loop, &s->io, EV_READ);
+	return 0;
+}
+
+static void session_kex(struct gw_session *s)
+{
+	int r = ssh_handle_key_exchange(s->ssh);
+
+	if (r == SSH_AGAIN)
+		return;
+	if (r != SSH_OK) {
+		log_debug("key exchange with %s port %d failed: %s", s->addr, s->port, ssh_get_error(s->ssh));
+		s->state = SS_DEAD;
+		return;
+	}
+	s->state = SS_AUTH;
+}
+
+/* ---- settling ---- */
+
+static void session_watch(struct gw_session *s)
+{
+	int want = EV_READ | (ssh_get_poll_flags(s->ssh) & SSH_WRITE_PENDING ? EV_WRITE : 0);
+
+	if ((s->io.events & (EV_READ | EV_WRITE)) == want && ev_is_active(&s->io))
+		return;
+	ev_io_stop(W.loop, &s->io);
+	ev_io_set(&s->io, s->fd, want);
+	ev_io_start(W.loop, &s->io);
+}
+
+static void session_channels(struct gw_session *s)
+{
+	struct gw_channel *c = s->channels, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (!chan_settle(c))
+			chan_free(c);
+	}
+}
+
+static bool session_alive(struct gw_session *s)
+{
+	int st = ssh_get_status(s->ssh);
+
+	if (st & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
+		session_disconnect(s, st & SSH_CLOSED_ERROR ? ssh_get_error(s->ssh) : "closed by the client");
+		return false;
+	}
+	return s->state != SS_DEAD;
+}
+
+void session_settle(struct gw_session *s)
+{
+	if (s->settling) {
+		s->again = true;
+		return;
+	}
+	s->settling = true;
+	do {
+		s->again = false;
+		if (s->state == SS_KEX)
+			session_kex(s);
+		if (s->state == SS_AUTH || s->state == SS_OPEN)
+			session_messages(s);
+		if (session_alive(s))
+			session_channels(s);
+		/* Writing to channels may have made libssh read and queue
+		 * more (it does while re-keying): look once more. */
+		if (s->state == SS_OPEN && s->channels && session_messages(s) > 0)
+			s->again = true;
+	} while (s->again && session_alive(s));
+	s->settling = false;
+	if (!session_alive(s)) {
+		session_free(s);
+		return;
+	}
+	for (struct gw_channel *c = s->channels; c; c = c->next)
+		chan_watch_all(c);
+	session_watch(s);
+}
+
+static void session_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_session *s = w->data;
+
+	if (revents & EV_READ)
+		s->spoke = true;
+	session_settle(s);
+}
+
+static void session_grace_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_session *s = t->data;
+
+	if (!s->authenticated)
+		session_disconnect(s, "login grace time over");
+	session_settle(s);
+}
+
+/* ---- birth and death ---- */
+
+/* libssh owns fd once accept_fd got far enough; make sure it is closed
+ * exactly once either way. */
+static void session_drop_fd(int fd)
+{
+	if (fcntl(fd, F_GETFD) >= 0)
+		close(fd);
+}
+
+void session_accept(int fd, const struct sockaddr_storage *peer, const struct sockaddr_storage *local)
+{
+	struct gw_session *s = calloc(1, sizeof *s);
+
+	if (!s || !(s->ssh = ssh_new())) {
+		log_error("out of memory accepting a connection");
+		free(s);
+		close(fd);
+		return;
+	}
+	s->id = ++session_last_id;
+	s->fd = fd;
+	s->peer = *peer;
+	s->local = *local;
+	s->port = gw_addr_text((const struct sockaddr *)peer, s->addr, sizeof s->addr);
+	s->local_port = gw_addr_text((const struct sockaddr *)local, s->local_addr, sizeof s->local_addr);
+	s->accepted = ev_now(W.loop);
+	if (ssh_bind_accept_fd(W.bind, s->ssh, fd) != SSH_OK) {
+		log_error("cannot start a session: %s", ssh_get_error(W.bind));
+		ssh_free(s->ssh);
+		session_drop_fd(fd);
+		free(s);
+		return;
+	}
+	/* Non-blocking before the first byte, and no callbacks to install:
+	 * every request comes through the message queue (see auth.h). */
+	ssh_set_blocking(s->ssh, 0);
+	ssh_set_auth_methods(s->ssh, SSH_AUTH_METHOD_PUBLICKEY | SSH_AUTH_METHOD_PASSWORD);
+	auth_init(s);
+	s->state = SS_KEX;
+	session_link(s);
+	ev_io_init(&s->io, session_io_cb, fd, EV_READ);
+	s->io.data = s;
+	ev_io_start(W.loop, &s->io);
+	ev_timer_init(&s->grace, session_grace_cb, (double)W.host->gateway.login_grace_ms / 1000.0, 0);
+	s->grace.data = s;
+	ev_timer_start(W.loop, &s->grace);
+	session_settle(s);
+}
+
+/* A client that has not sent a single byte, not even its version line,
+ * is the one to let go: real clients speak the moment they connect. */
+bool session_evict_idle(void)
+{
+	for (struct gw_session *s = W.first; s; s = s->next)
+		if (s->state == SS_KEX && !s->spoke && !s->settling) {
+			session_disconnect(s, "too many unauthenticated connections");
+			session_free(s);
+			return true;
+		}
+	return false;
+}
+
+void session_close_all(void)
+{
+	while (W.first) {
+		struct gw_session *s = W.first;
+
+		session_disconnect(s, "the gateway is shutting down");
+		session_free(s);
+	}
+}

@@ -1,0 +1,738 @@
+/* apps: the tenant init's supervisor of apps and daemons (see apps.h).
+ *
+ * A unit moves through these states:
+ *
+ *   IDLE --spawn--> RUNNING --died--> BACKOFF --timer--> RUNNING
+ *                   RUNNING --died, APPS_CRASH_MAX in the window--> CRASHLOOP
+ *                   CRASHLOOP --APPS_CRASH_RETRY--> RUNNING (dies fast: CRASHLOOP)
+ *   any --changed or removed--> STOPPING --group empty--> the new spec, or freed
+ *
+ * Everything runs as the tenant through tenantproc; the init itself only
+ * forks, signals, reads pipes and writes log files. */
+#include "apps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "cronrun.h"
+#include "launcher.h"
+#include "log.h"
+#include "logs.h"
+#include "tenantproc.h"
+
+#define UNIT_POLL    0.05            /* seconds between looks at a stopping group */
+#define UNIT_READ_MAX (256 * 1024)   /* bytes of output per wakeup, for fairness */
+
+enum unit_state { US_IDLE, US_RUNNING, US_STOPPING, US_BACKOFF, US_CRASHLOOP };
+
+/* What to run: everything a change of the tenant file can change. */
+struct unit_spec {
+	bool daemon;
+	char **argv;                 /* owned, NULL-terminated */
+	char *cwd;                   /* owned */
+	char *socket_env;            /* "FIEF_SOCKET=/run/NAME.sock" or NULL */
+};
+
+struct unit {
+	struct unit *next;
+	char name[40];
+	struct unit_spec spec;
+	struct unit_spec pending;    /* replaces spec once stopped (has_pending) */
+	bool has_pending, removing, killed, crashloop;
+	enum unit_state state;
+	pid_t pid;                   /* leader and process group, 0 = none */
+	bool leader_gone;            /* STOPPING: reaped, the group may linger */
+	ev_tstamp started, stop_began;
+	ev_tstamp deaths[APPS_CRASH_MAX]; /* ring of the last deaths */
+	unsigned n_deaths;           /* deaths since the last stable run */
+	int out_r, out_w;            /* the output pipe, for the unit's lifetime */
+	ev_io out_w_io;
+	ev_timer timer;              /* backoff, crash-loop retry, stop polling */
+	struct logfile log;
+};
+
+static struct {
+	struct ev_loop *loop;
+	struct init_args *a;
+	struct unit *units;
+	bool stopping;
+	char *cfg_buf;               /* a tenant file arriving in parts */
+	size_t cfg_len;
+	bool cfg_overflow;
+} A;
+
+static void unit_spawn(struct unit *u);
+static void unit_stopped(struct unit *u);
+
+/* ---- specs ---- */
+
+struct argvb {
+	char **v;
+	size_t n, cap;
+	bool failed;
+};
+
+static void argv_add(struct argvb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void argv_add(struct argvb *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (b->failed)
+		return;
+	if (b->n + 2 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 32;
+		char **v = realloc(b->v, cap * sizeof *v);
+		if (!v) {
+			b->failed = true;
+			return;
+		}
+		b->v = v;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		b->failed = true;
+		s = NULL;
+	}
+	va_end(ap);
+	if (s) {
+		b->v[b->n++] = s;
+		b->v[b->n] = NULL;
+	}
+}
+
+static void argv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void spec_free(struct unit_spec *s)
+{
+	argv_free(s->argv);
+	free(s->cwd);
+	free(s->socket_env);
+	memset(s, 0, sizeof *s);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static bool spec_equal(const struct unit_spec *a, const struct unit_spec *b)
+{
+	size_t i;
+
+	if (a->daemon != b->daemon || !str_eq(a->cwd, b->cwd) ||
+	    !str_eq(a->socket_env, b->socket_env))
+		return false;
+	for (i = 0; a->argv[i] && b->argv[i]; i++)
+		if (strcmp(a->argv[i], b->argv[i]))
+			return false;
+	return !a->argv[i] && !b->argv[i];
+}
+
+/* A command without shell syntax is run with "exec", so the process we
+ * supervise and signal is the server itself rather than a shell. */
+static bool command_is_simple(const char *cmd)
+{
+	static const char *const builtins[] = { "cd", "exec", "export", "set", "ulimit", "umask",
+						"trap", "eval", ".", "exit", "read", "wait", "if",
+						"for", "while", "until", "case", "!", NULL };
+	size_t first = strcspn(cmd, " ");
+
+	if (!*cmd || cmd[strspn(cmd, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "0123456789 _./,:+@%=-")])
+		return false;
+	if (memchr(cmd, '=', first))
+		return false;                /* an assignment: "A=b server" */
+	for (int i = 0; builtins[i]; i++)
+		if (strlen(builtins[i]) == first && !strncmp(cmd, builtins[i], first))
+			return false;
+	return true;
+}
+
+static void argv_shell(struct argvb *b, const char *prefix, const char *cmd)
+{
+	argv_add(b, "/bin/sh");
+	argv_add(b, "-c");
+	argv_add(b, "%s%s%s", prefix, command_is_simple(cmd) ? "exec " : "", cmd);
+}
+
+/* uWSGI options shared by the three app types. Request logging is off:
+ * each request would otherwise cost a write through the init. */
+static void argv_uwsgi(struct argvb *b, const struct config_app *app)
+{
+	argv_add(b, "--socket");
+	argv_add(b, "/run/%s.sock", app->name);
+	/* nginx (www-data on the host) connects; the socket's folder on the
+	 * host is state_dir/tenants/NAME/run, which nothing else can reach. */
+	argv_add(b, "--chmod-socket=666");
+	argv_add(b, "--master");
+	argv_add(b, "--workers");
+	argv_add(b, "%lld", (long long)app->workers);
+	if (app->lazy_apps)
+		argv_add(b, "--lazy-apps");
+	argv_add(b, "--die-on-term");
+	argv_add(b, "--need-app");
+	argv_add(b, "--chdir");
+	argv_add(b, "%s", app->chdir);
+	argv_add(b, "--disable-logging");
+	argv_add(b, "--vacuum");
+}
+
+/* Per app type: the uWSGI plugin, as the distro names it, and its option. */
+static const struct {
+	const char *plugin, *option;
+} uwsgi_types[] = {
+	[APP_WSGI] = { "python3", "--module" },
+	[APP_PSGI] = { "psgi", "--psgi" },
+	[APP_RACK] = { "rack_ruby31", "--rack" },
+};
+
+static int spec_for_app(const struct config_app *app, struct unit_spec *s)
+{
+	struct argvb b = { 0 };
+
+	memset(s, 0, sizeof *s);
+	switch (app->type) {
+	case APP_WSGI:
+	case APP_PSGI:
+	case APP_RACK:
+		argv_add(&b, APPS_UWSGI);
+		argv_add(&b, "--plugin");
+		argv_add(&b, "%s", uwsgi_types[app->type].plugin);
+		argv_add(&b, "%s", uwsgi_types[app->type].option);
+		argv_add(&b, "%s", app->type == APP_WSGI ? app->module : app->script);
+		if (app->type == APP_RACK) {
+			argv_add(&b, "--post-buffering");
+			argv_add(&b, "4096");
+		}
+		argv_uwsgi(&b, app);
+		break;
+	default:
+		/* A stale socket from the previous run would make bind() fail;
+		 * the tenant's own shell removes it (the init never touches a
+		 * tenant path as root). */
+		argv_shell(&b, "rm -f -- \"$FIEF_SOCKET\"\n", app->command);
+		if (asprintf(&s->socket_env, "FIEF_SOCKET=/run/%s.sock", app->name) < 0)
+			s->socket_env = NULL, b.failed = true;
+		break;
+	}
+	s->cwd = strdup(app->chdir);
+	s->argv = b.v;
+	if (b.failed || !s->cwd || !s->argv) {
+		spec_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+static int spec_for_daemon(const struct config_daemon *d, const char *home, struct unit_spec *s)
+{
+	struct argvb b = { 0 };
+
+	memset(s, 0, sizeof *s);
+	s->daemon = true;
+	argv_shell(&b, "", d->command);
+	s->argv = b.v;
+	s->cwd = strdup(home);
+	if (b.failed || !s->cwd || !s->argv) {
+		spec_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *unit_kind(const struct unit *u)
+{
+	return u->spec.daemon ? "daemon" : "app";
+}
+
+/* ---- output ---- */
+
+static void unit_out_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	static char buf[65536];
+	struct unit *u = w->data;
+	size_t total = 0;
+
+	while (total < UNIT_READ_MAX) {
+		ssize_t n = read(u->out_r, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		logfile_write(&u->log, buf, (size_t)n);
+		total += (size_t)n;
+	}
+}
+
+static void unit_note(struct unit *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One line in the unit's own log, for the tenant to read. */
+static void unit_note(struct unit *u, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	logfile_vnote(&u->log, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- lifecycle ---- */
+
+static struct unit *unit_new(const char *name, struct unit_spec *spec)
+{
+	struct unit *u = calloc(1, sizeof *u);
+	char log_name[64];
+	int p[2];
+
+	if (!u)
+		return NULL;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_warn_r(errno, "%s: cannot make an output pipe", name);
+		free(u);
+		return NULL;
+	}
+	/* Only our end is non-blocking: a unit that writes faster than the
+	 * disk takes waits, and the init never does. */
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	u->out_r = p[0];
+	u->out_w = p[1];
+	snprintf(u->name, sizeof u->name, "%s", name);
+	u->spec = *spec;
+	memset(spec, 0, sizeof *spec);
+	snprintf(log_name, sizeof log_name, "%s.log", name);
+	logfile_init(&u->log, A.a->log_fd, log_name, A.a->gid);
+	ev_io_init(&u->out_w_io, unit_out_cb, u->out_r, EV_READ);
+	u->out_w_io.data = u;
+	ev_io_start(A.loop, &u->out_w_io);
+	ev_init(&u->timer, NULL);
+	u->timer.data = u;
+	u->next = A.units;
+	A.units = u;
+	return u;
+}
+
+static void unit_free(struct unit *u)
+{
+	for (struct unit **pp = &A.units; *pp; pp = &(*pp)->next)
+		if (*pp == u) {
+			*pp = u->next;
+			break;
+		}
+	ev_timer_stop(A.loop, &u->timer);
+	/* What is still in the pipe belongs in the log. */
+	unit_out_cb(A.loop, &u->out_w_io, EV_READ);
+	ev_io_stop(A.loop, &u->out_w_io);
+	close(u->out_r);
+	close(u->out_w);
+	logfile_close(&u->log);
+	spec_free(&u->spec);
+	spec_free(&u->pending);
+	free(u);
+}
+
+static void unit_timer(struct unit *u, ev_tstamp after,
+		       void (*cb)(struct ev_loop *, ev_timer *, int))
+{
+	ev_timer_stop(A.loop, &u->timer);
+	ev_set_cb(&u->timer, cb);
+	ev_timer_set(&u->timer, after, 0);
+	ev_timer_start(A.loop, &u->timer);
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+}
+
+static void unit_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct unit *u = w->data;
+
+	ev_timer_stop(loop, w);
+	if (!A.stopping && (u->state == US_BACKOFF || u->state == US_CRASHLOOP))
+		unit_spawn(u);
+}
+
+/* Count the deaths of the last APPS_CRASH_WINDOW seconds (the ring keeps
+ * the last APPS_CRASH_MAX of them). */
+static unsigned unit_recent_deaths(const struct unit *u, ev_tstamp now)
+{
+	unsigned n = 0, have = u->n_deaths < APPS_CRASH_MAX ? u->n_deaths : APPS_CRASH_MAX;
+
+	for (unsigned i = 0; i < have; i++)
+		n += now - u->deaths[i] <= APPS_CRASH_WINDOW;
+	return n;
+}
+
+/* Died without being asked to: back off, or call it a crash loop. */
+static void unit_schedule_restart(struct unit *u, const char *how)
+{
+	ev_tstamp now = ev_time(), delay;
+	unsigned recent;
+
+	if (u->started && now - u->started >= APPS_STABLE_AFTER) {
+		u->n_deaths = 0;
+		u->crashloop = false;
+	}
+	u->deaths[u->n_deaths % APPS_CRASH_MAX] = now;
+	u->n_deaths++;
+	recent = unit_recent_deaths(u, now);
+	if (u->crashloop || recent >= APPS_CRASH_MAX) {
+		if (!u->crashloop) {
+			log_error("%s %s: crash loop: %u exits within %.0f s, the last %s; "
+				  "retrying every %.0f s", unit_kind(u), u->name, recent,
+				  APPS_CRASH_WINDOW, how, APPS_CRASH_RETRY);
+			unit_note(u, "crash loop: %u exits within %.0f s, the last %s; "
+				  "retrying every %.0f s", recent, APPS_CRASH_WINDOW, how,
+				  APPS_CRASH_RETRY);
+		} else {
+			unit_note(u, "still failing (%s); next try in %.0f s", how,
+				  APPS_CRASH_RETRY);
+		}
+		u->crashloop = true;
+		u->state = US_CRASHLOOP;
+		delay = APPS_CRASH_RETRY;
+	} else {
+		unsigned doublings = u->n_deaths - 1 < 16 ? u->n_deaths - 1 : 16;
+
+		delay = APPS_BACKOFF_FIRST * (double)(1u << doublings);
+		if (delay > APPS_BACKOFF_MAX)
+			delay = APPS_BACKOFF_MAX;
+		u->state = US_BACKOFF;
+		log_warn("%s %s: %s; restarting in %.1f s", unit_kind(u), u->name, how, delay);
+		unit_note(u, "%s; restarting in %.1f s", how, delay);
+	}
+	unit_timer(u, delay, unit_retry_cb);
+}
+
+/* Is anything left of the unit's process group? */
+static bool unit_group_alive(const struct unit *u)
+{
+	return u->pid > 0 && (kill(-u->pid, 0) == 0 || errno == EPERM);
+}
+
+static void unit_stop_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct unit *u = w->data;
+
+	if (u->leader_gone && !unit_group_alive(u)) {
+		unit_stopped(u);
+		return;
+	}
+	if (!u->killed && ev_time() - u->stop_began >= APPS_STOP_GRACE) {
+		log_warn("%s %s: still running %.0f s after SIGTERM: SIGKILL", unit_kind(u),
+			 u->name, APPS_STOP_GRACE);
+		unit_note(u, "still running %.0f s after SIGTERM: killed", APPS_STOP_GRACE);
+		kill(-u->pid, SIGKILL);
+		u->killed = true;
+	}
+	unit_timer(u, UNIT_POLL, unit_stop_poll_cb);
+}
+
+static void unit_exited(pid_t pid, int status, void *data)
+{
+	struct unit *u = data;
+	char how[96];
+
+	if (u->pid != pid)
+		return;
+	describe_status(status, how, sizeof how);
+	if (u->state == US_STOPPING) {
+		u->leader_gone = true;
+		unit_note(u, "stopped (%s)", how);
+		if (!unit_group_alive(u))
+			unit_stopped(u);
+		return;
+	}
+	/* What the leader leaves behind (workers, a shell's children) would
+	 * hold the socket or the port against the next start. The pid cannot
+	 * have been reused: the group had a member until now, or is empty. */
+	kill(-pid, SIGKILL);
+	u->pid = 0;
+	if (A.stopping)
+		return;
+	unit_schedule_restart(u, how);
+}
+
+static void unit_spawn(struct unit *u)
+{
+	char *extra[1] = { u->spec.socket_env };
+	char **env = tenantproc_env(extra, u->spec.socket_env ? 1 : 0);
+	pid_t pid;
+
+	if (!env) {
+		unit_schedule_restart(u, "could not be started: out of memory");
+		return;
+	}
+	pid = tenantproc_spawn(&(struct tp_spec){
+		.path = u->spec.argv[0], .argv = u->spec.argv, .envp = env, .cwd = u->spec.cwd,
+		.fd_in = -1, .fd_out = u->out_w, .fd_err = u->out_w, .ctty = -1,
+		.on_exit = unit_exited, .data = u,
+	});
+	tenantproc_env_free(env);
+	if (pid < 0) {
+		char how[96];
+		snprintf(how, sizeof how, "could not be started: %s", strerror(errno));
+		unit_schedule_restart(u, how);
+		return;
+	}
+	u->pid = pid;
+	u->state = US_RUNNING;
+	u->started = ev_time();
+	u->leader_gone = u->killed = false;
+	log_info("%s %s: started (pid %d)", unit_kind(u), u->name, (int)pid);
+	unit_note(u, "started %s (pid %d)", unit_kind(u), (int)pid);
+}
+
+/* SIGTERM to the whole group; unit_stopped() once it is empty. */
+static void unit_stop(struct unit *u)
+{
+	if (u->state == US_STOPPING)
+		return;
+	ev_timer_stop(A.loop, &u->timer);
+	if (!u->pid) {
+		unit_stopped(u);
+		return;
+	}
+	u->state = US_STOPPING;
+	u->stop_began = ev_time();
+	u->leader_gone = u->killed = false;
+	kill(-u->pid, SIGTERM);
+	kill(-u->pid, SIGCONT);
+	unit_timer(u, UNIT_POLL, unit_stop_poll_cb);
+}
+
+static void unit_stopped(struct unit *u)
+{
+	ev_timer_stop(A.loop, &u->timer);
+	u->pid = 0;
+	u->state = US_IDLE;
+	if (u->removing) {
+		log_info("%s %s: removed", unit_kind(u), u->name);
+		unit_note(u, "removed from the tenant file");
+		unit_free(u);
+		return;
+	}
+	if (u->has_pending) {
+		spec_free(&u->spec);
+		u->spec = u->pending;
+		memset(&u->pending, 0, sizeof u->pending);
+		u->has_pending = false;
+		u->n_deaths = 0;
+		u->crashloop = false;
+		u->started = 0;
+		if (!A.stopping)
+			unit_spawn(u);
+	}
+}
+
+/* ---- the tenant file ---- */
+
+static struct unit *unit_find(const char *name)
+{
+	for (struct unit *u = A.units; u; u = u->next)
+		if (!strcmp(u->name, name))
+			return u;
+	return NULL;
+}
+
+/* Run this spec under this name: a new unit, a changed one restarted, an
+ * unchanged one left alone (unless `force`, for a changed environment). */
+static void apps_apply_unit(const char *name, struct unit_spec *spec, bool force)
+{
+	struct unit *u = unit_find(name);
+
+	if (!u) {
+		u = unit_new(name, spec);
+		if (u)
+			unit_spawn(u);
+		else
+			spec_free(spec);
+		return;
+	}
+	if (!u->removing && !force && spec_equal(&u->spec, spec) && !u->has_pending) {
+		spec_free(spec);
+		return;
+	}
+	log_info("%s %s: changed, restarting it", spec->daemon ? "daemon" : "app", name);
+	u->removing = false;
+	spec_free(&u->pending);
+	u->pending = *spec;
+	u->has_pending = true;
+	memset(spec, 0, sizeof *spec);
+	if (u->state == US_STOPPING)
+		return;              /* unit_stopped() takes the pending spec */
+	unit_note(u, "the tenant file changed: restarting");
+	unit_stop(u);
+}
+
+static bool apps_cfg_has(const struct config_tenant *c, const char *name)
+{
+	for (size_t i = 0; i < c->apps.n; i++)
+		if (!strcmp(c->apps.v[i].name, name))
+			return true;
+	for (size_t i = 0; i < c->daemons.n; i++)
+		if (!strcmp(c->daemons.v[i].name, name))
+			return true;
+	return false;
+}
+
+static bool env_equal(const struct env_vec *a, const struct env_vec *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].name, b->v[i].name) || strcmp(a->v[i].value, b->v[i].value))
+			return false;
+	return true;
+}
+
+/* Bring the units in line with c; `force` restarts even unchanged ones. */
+static void apps_apply(const struct config_tenant *c, bool force)
+{
+	struct unit_spec spec;
+
+	for (struct unit *u = A.units, *next; u; u = next) {
+		next = u->next;
+		if (!u->removing && !apps_cfg_has(c, u->name)) {
+			u->removing = true;
+			u->has_pending = false;
+			spec_free(&u->pending);
+			unit_stop(u);    /* may free u */
+		}
+	}
+	for (size_t i = 0; i < c->apps.n; i++) {
+		if (spec_for_app(&c->apps.v[i], &spec) < 0) {
+			log_error("app %s: out of memory", c->apps.v[i].name);
+			continue;
+		}
+		apps_apply_unit(c->apps.v[i].name, &spec, force);
+	}
+	for (size_t i = 0; i < c->daemons.n; i++) {
+		if (spec_for_daemon(&c->daemons.v[i], tenantproc_home(), &spec) < 0) {
+			log_error("daemon %s: out of memory", c->daemons.v[i].name);
+			continue;
+		}
+		apps_apply_unit(c->daemons.v[i].name, &spec, force);
+	}
+}
+
+/* Tell the launcher (its log, `fiefctl status`) why a reload did not happen. */
+static void apps_refuse(int sync_fd, const char *why)
+{
+	char msg[300];
+
+	log_error("live reload refused: %s", why);
+	snprintf(msg, sizeof msg, "%clive reload refused: %s", SYNC_ERROR, why);
+	if (send(sync_fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("cannot tell the launcher: %s", strerror(errno));
+}
+
+/* The launcher checked this file with the same parser before sending it;
+ * parse it again here all the same, since it is all the init gets. */
+static void apps_reload(int sync_fd, const char *buf, size_t len)
+{
+	const struct config_tenant *old = A.a->cfg;
+	struct config_tenant *cfg;
+	struct config_errors errs;
+	char err[300];
+	bool env_changed;
+
+	cfg = config_tenant_parse(old->file, buf, len, A.a->host, &errs);
+	if (!cfg) {
+		if (errs.n)
+			config_error_format(&errs, 0, err, sizeof err);
+		else
+			snprintf(err, sizeof err, "%s: cannot parse", old->file);
+		apps_refuse(sync_fd, err);
+		return;
+	}
+	env_changed = !env_equal(&old->env, &cfg->env);
+	/* From here on tenantproc, the agent and new units see the new file. */
+	A.a->cfg = cfg;
+	log_info("live reload%s", env_changed ? " (environment changed: every unit restarts)" : "");
+	apps_apply(cfg, env_changed);
+	cronrun_replace(cfg);
+	/* The init owns its copy of the launcher's memory, this one included. */
+	config_tenant_free((struct config_tenant *)old);
+}
+
+void apps_sync_message(int sync_fd, const char *msg, size_t len)
+{
+	if (len < 1 || (msg[0] != SYNC_CONFIG_PART && msg[0] != SYNC_CONFIG))
+		return;
+	if (!A.a || A.stopping)
+		return;
+	if (!A.cfg_buf && !(A.cfg_buf = malloc(CONFIG_MAX_FILE)))
+		A.cfg_overflow = true;
+	if (A.cfg_buf && A.cfg_len + len - 1 <= CONFIG_MAX_FILE) {
+		memcpy(A.cfg_buf + A.cfg_len, msg + 1, len - 1);
+		A.cfg_len += len - 1;
+	} else {
+		A.cfg_overflow = true;
+	}
+	if (msg[0] != SYNC_CONFIG)
+		return;
+	if (A.cfg_overflow)
+		apps_refuse(sync_fd, "the tenant file is too large");
+	else
+		apps_reload(sync_fd, A.cfg_buf, A.cfg_len);
+	free(A.cfg_buf);
+	A.cfg_buf = NULL;
+	A.cfg_len = 0;
+	A.cfg_overflow = false;
+}
+
+static double env_double(const char *name, double dflt)
+{
+	const char *s = getenv(name);
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return dflt;
+	v = strtod(s, &end);
+	return *end ? dflt : v;
+}
+
+void apps_start(struct ev_loop *loop, struct init_args *a)
+{
+	A.loop = loop;
+	A.a = a;
+	/* Test hook (the launcher's environment, which only root sets). */
+	logs_configure((uint64_t)env_double("FIEF_LOG_ROTATE_BYTES", LOGS_ROTATE_BYTES), LOGS_KEEP);
+	if (a->log_fd < 0)
+		log_warn("no log directory: app, daemon and cron output is discarded");
+	apps_apply(a->cfg, false);
+	cronrun_start(loop, a, env_double("FIEF_CRON_CLOCK_OFFSET", 0),
+		      env_double("FIEF_CRON_CLOCK_SCALE", 1));
+}
+
+void apps_stop(void)
+{
+	A.stopping = true;
+	for (struct unit *u = A.units; u; u = u->next)
+		ev_timer_stop(A.loop, &u->timer);
+	cronrun_stop();
+}

@@ -1,0 +1,40 @@
+/* tun: tun devices with virtio-net headers and offloads, for both ends of
+ * fief's tenant networking: "eth0" inside each tenant (made by the tenant
+ * init, see tun_tenant_setup) and the router's host device (fief-router
+ * links this file too). */
+#ifndef FIEF_TUN_H
+#define FIEF_TUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TUN_MTU 1500                 /* the path MTU of the outside world */
+#define TUN_TENANT_IFNAME "eth0"
+
+struct config_host;
+struct config_tenant;
+
+/* Open /dev/net/tun as IFF_TUN|IFF_NO_PI|IFF_VNET_HDR device `name` in the
+ * caller's network namespace, with a PACKET_VNET_LEN vnet header and the
+ * checksum, TSO and (when the kernel has it) USO offloads, so that one
+ * read or write moves a whole 64 KiB GSO packet. O_CLOEXEC, blocking.
+ * Returns the fd or -1 with err filled. */
+int tun_open(const char *name, char *err, size_t errlen);
+
+/* Give `name` an IPv4 address with a prefix (and a peer address when
+ * peer != 0), the MTU, and bring it up. Host byte order. */
+int tun_configure(const char *name, uint32_t addr, int prefix, uint32_t peer, int mtu,
+		  char *err, size_t errlen);
+
+/* Check that fd is a tun in the mode above (for fds that came over a
+ * socket). 0 or -errno (-EPROTOTYPE: not such a tun). */
+int tun_check_fd(int fd);
+
+/* In the tenant's fresh network namespace, before /dev is replaced:
+ * create "eth0" with the tenant's address/32, the router as its peer and
+ * default gateway, IPv6 off. Returns the tun fd, -2 when the tenant has no
+ * network (no address, or the router is disabled), -1 with err on error. */
+int tun_tenant_setup(const struct config_host *h, const struct config_tenant *c,
+		     char *err, size_t errlen);
+
+#endif
