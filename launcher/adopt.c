@@ -22,6 +22,7 @@
 #include "fsutil.h"
 #include "launcher.h"
 #include "log.h"
+#include "routerlink.h"
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
 static int adopt_start_time(pid_t pid, unsigned long long *start)
@@ -54,7 +55,8 @@ int adopt_record(struct tenant *t)
 
 	if (adopt_start_time(t->pid, &start) < 0)
 		return -ESRCH;
-	snprintf(buf, sizeof buf, "pid=%d start=%llu uid=%u\n", (int)t->pid, start, (unsigned)t->uid);
+	snprintf(buf, sizeof buf, "pid=%d start=%llu uid=%u tun=%d\n", (int)t->pid, start,
+		 (unsigned)t->uid, t->init_tun_fd);
 	launcher_path(t->L, path, sizeof path, "tenants/%s/init.state", t->name);
 	r = fs_write_atomic(path, buf, strlen(buf), 0600);
 	if (r == 0) {
@@ -92,6 +94,23 @@ static void adopt_exit_cb(struct ev_loop *loop, ev_io *w, int revents)
 	tenant_init_exited(t, -1);
 }
 
+/* The tenant's eth0 lives on in its init; take a copy of that fd, so the
+ * router (restarted or not) gets this tenant back. */
+static void adopt_tun(struct tenant *t, int pidfd, int tun)
+{
+	int fd;
+
+	if (tun < 0)
+		return;
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, tun, 0);
+	if (fd < 0) {
+		log_warn_r(errno, "%s: cannot take eth0 back from the init", t->name);
+		return;
+	}
+	t->init_tun_fd = tun;
+	routerlink_tenant_tun(t, fd);
+}
+
 static struct tenant *adopt_one(struct launcher *L, const char *name)
 {
 	char path[4096], state[256], *cfgbuf = NULL, err[256];
@@ -101,11 +120,11 @@ static struct tenant *adopt_one(struct launcher *L, const char *name)
 	struct tenant *t;
 	size_t cfglen;
 	unsigned uid = 0;
-	int pid = 0, pidfd;
+	int pid = 0, pidfd, tun = -1;
 
 	launcher_path(L, path, sizeof path, "tenants/%s/init.state", name);
 	if (fs_read_small(path, state, sizeof state) <= 0 ||
-	    sscanf(state, "pid=%d start=%llu uid=%u", &pid, &start, &uid) != 3 ||
+	    sscanf(state, "pid=%d start=%llu uid=%u tun=%d", &pid, &start, &uid, &tun) < 3 ||
 	    !adopt_same_init(name, pid, start))
 		return NULL;
 	launcher_path(L, path, sizeof path, "tenants/%s/config.yaml", name);
@@ -128,6 +147,7 @@ static struct tenant *adopt_one(struct launcher *L, const char *name)
 	t->file_buf = cfgbuf;
 	t->file_len = cfglen;
 	tenant_adopted(t, pid, pidfd, adopt_exit_cb);
+	adopt_tun(t, pidfd, tun);
 	return t;
 }
 

@@ -229,9 +229,12 @@ void init_main(const struct init_args *a)
 	/* fief-router: eth0 before init_setup replaces /dev. Its fd goes to
 	 * the launcher (SYNC_TUN); our copy stays open on purpose, so the
 	 * interface outlives a restart of the launcher or the router. */
-	char tun_err[256], tun_msg = SYNC_TUN;
+	char tun_err[256], tun_msg[16];
 	int tun_fd = tun_tenant_setup(a->host, a->cfg, tun_err, sizeof tun_err);
-	if (tun_fd == -1 || (tun_fd >= 0 && fdpass_send(a->sync_fd, &tun_msg, 1, &tun_fd, 1) < 0))
+	/* The message names our own fd number too: a later launcher takes its
+	 * copy from us with pidfd_getfd (adopt.c). */
+	int tun_len = snprintf(tun_msg, sizeof tun_msg, "%c%d", SYNC_TUN, tun_fd);
+	if (tun_fd == -1 || (tun_fd >= 0 && fdpass_send(a->sync_fd, tun_msg, (size_t)tun_len, &tun_fd, 1) < 0))
 		init_fail(a->sync_fd, "%s", tun_fd == -1 ? tun_err : "cannot hand eth0 to the launcher");
 	init_setup(a);
 	init_drop_caps(a->sync_fd);

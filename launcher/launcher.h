@@ -37,6 +37,7 @@ struct tenant {
 	pid_t pid;                       /* init pid on the host, 0 = none */
 	int sync_fd;                     /* control channel to the init */
 	int tun_fd;                      /* duplicate of the tenant's tun, -1 = none */
+	int init_tun_fd;                 /* the same tun's fd number in the init */
 	struct timespec started;         /* CLOCK_MONOTONIC of the last start */
 	time_t started_wall;
 	unsigned restarts;               /* starts after the first one */

@@ -107,9 +107,9 @@ int main(int argc, char **argv)
 	/* Tenants a previous launcher left running are taken back first, so
 	 * the scan of tenants_dir finds them and leaves unchanged ones alone. */
 	nginxmap_start(&L);              /* domains: written once the loop runs */
-	adopt_all(&L);
-	metrics_start(&L);
 	routerlink_start(&L);            /* fief-router: hand over tenant tuns */
+	adopt_all(&L);                   /* (adopted tenants' tuns go to the router too) */
+	metrics_start(&L);
 	if (watch_start(&L) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_run(L.loop, 0);

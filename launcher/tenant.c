@@ -86,8 +86,12 @@ static void tenant_sync_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	msg[n] = 0;
-	if (msg[0] == SYNC_TUN && nfd == 1)
-		return routerlink_tenant_tun(t, fd);    /* takes fd */
+	if (msg[0] == SYNC_TUN && nfd == 1) {
+		t->init_tun_fd = atoi(msg + 1);
+		routerlink_tenant_tun(t, fd);    /* takes fd */
+		adopt_record(t);                 /* with the init's tun fd number */
+		return;
+	}
 	fdpass_close_all(&fd, nfd);
 	if (msg[0] == SYNC_READY && t->state == TS_STARTING) {
 		t->state = TS_RUNNING;
@@ -303,6 +307,7 @@ struct tenant *tenant_new(struct launcher *L, const char *name)
 	t->L = L;
 	t->sync_fd = -1;
 	t->tun_fd = -1;
+	t->init_tun_fd = -1;
 	t->uid = (uid_t)-1;
 	t->state = TS_STOPPED;
 	ev_init(&t->timer_w, NULL);

@@ -516,6 +516,26 @@ def test_router_kill9_and_restart_restores_every_tenant(rhost):
         assert s["pid"] == pid and s["restarts"] == 0, "tenants must not be touched"
 
 
+def test_launcher_and_router_restart_keep_every_tenant_networked(rhost):
+    pids = start_tenants(rhost, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
+    rhost.launcher.send_signal(signal.SIGKILL)
+    rhost.launcher.wait(10)
+    rhost.router.send_signal(signal.SIGKILL)
+    rhost.router.wait(10)
+    rhost.start_router()
+    rhost.start_launcher()
+    # the new launcher takes each tun back from its init and hands it over
+    try:
+        wait_for(lambda: set(rhost.stats()["tenants"]) == {"alice", "bob"}, timeout=10,
+                 what="tenants handed over by the adopting launcher")
+    except AssertionError:
+        raise AssertionError(rhost.log_text()[-3000:])
+    for name, pid in pids.items():
+        assert http_get_size(rhost, name, 100_000)[0] == 100_000
+        s = rhost.status(name)
+        assert s["pid"] == pid and s["state"] == "running"
+
+
 def test_flooding_tenant_does_not_stop_another(rhost):
     start_tenants(rhost, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
     n = 32 * 1024 * 1024
