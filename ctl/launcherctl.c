@@ -53,7 +53,7 @@ static int launcher_request(struct ctl *ctl, const char *req, char **reply)
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		ssize_t n;
-		if (poll(&p, 1, 10000) <= 0)
+		if (poll(&p, 1, 30000) <= 0)
 			break;
 		if (len + 1 == cap) {
 			char *nb = cap < REPLY_MAX ? realloc(buf, cap * 2) : NULL;

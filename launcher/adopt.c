@@ -58,10 +58,10 @@ int adopt_record(struct tenant *t)
 	snprintf(buf, sizeof buf, "pid=%d start=%llu uid=%u tun=%d\n", (int)t->pid, start,
 		 (unsigned)t->uid, t->init_tun_fd);
 	launcher_path(t->L, path, sizeof path, "tenants/%s/init.state", t->name);
-	r = fs_write_atomic(path, buf, strlen(buf), 0600);
+	r = fs_write_replace(path, buf, strlen(buf), 0600);
 	if (r == 0) {
 		launcher_path(t->L, path, sizeof path, "tenants/%s/config.yaml", t->name);
-		r = fs_write_atomic(path, t->file_buf, t->file_len, 0600);
+		r = fs_write_replace(path, t->file_buf, t->file_len, 0600);
 	}
 	if (r < 0)
 		log_warn_r(r, "%s: cannot record the init for a later launcher", t->name);

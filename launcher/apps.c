@@ -39,7 +39,7 @@ struct unit_spec {
 	bool daemon;
 	char **argv;                 /* owned, NULL-terminated */
 	char *cwd;                   /* owned */
-	char *socket_env;            /* "FIEF_SOCKET=/run/NAME.sock" or NULL */
+	char *extra_env;             /* FIEF_SOCKET=... or UWSGI_DISABLE_LOGGING=1, or NULL */
 };
 
 struct unit {
@@ -123,7 +123,7 @@ static void spec_free(struct unit_spec *s)
 {
 	argv_free(s->argv);
 	free(s->cwd);
-	free(s->socket_env);
+	free(s->extra_env);
 	memset(s, 0, sizeof *s);
 }
 
@@ -137,7 +137,7 @@ static bool spec_equal(const struct unit_spec *a, const struct unit_spec *b)
 	size_t i;
 
 	if (a->daemon != b->daemon || !str_eq(a->cwd, b->cwd) ||
-	    !str_eq(a->socket_env, b->socket_env))
+	    !str_eq(a->extra_env, b->extra_env))
 		return false;
 	for (i = 0; a->argv[i] && b->argv[i]; i++)
 		if (strcmp(a->argv[i], b->argv[i]))
@@ -172,8 +172,7 @@ static void argv_shell(struct argvb *b, const char *prefix, const char *cmd)
 	argv_add(b, "%s%s%s", prefix, command_is_simple(cmd) ? "exec " : "", cmd);
 }
 
-/* uWSGI options shared by the three app types. Request logging is off:
- * each request would otherwise cost a write through the init. */
+/* uWSGI options shared by the three app types. */
 static void argv_uwsgi(struct argvb *b, const struct config_app *app)
 {
 	argv_add(b, "--socket");
@@ -190,7 +189,6 @@ static void argv_uwsgi(struct argvb *b, const struct config_app *app)
 	argv_add(b, "--need-app");
 	argv_add(b, "--chdir");
 	argv_add(b, "%s", app->chdir);
-	argv_add(b, "--disable-logging");
 	argv_add(b, "--vacuum");
 }
 
@@ -203,7 +201,16 @@ static const struct {
 	[APP_RACK] = { "rack_ruby31", "--rack" },
 };
 
-static int spec_for_app(const struct config_app *app, struct unit_spec *s)
+static bool env_has(const struct config_tenant *c, const char *name)
+{
+	for (size_t i = 0; i < c->env.n; i++)
+		if (!strcmp(c->env.v[i].name, name))
+			return true;
+	return false;
+}
+
+static int spec_for_app(const struct config_tenant *c, const struct config_app *app,
+			struct unit_spec *s)
 {
 	struct argvb b = { 0 };
 
@@ -222,14 +229,21 @@ static int spec_for_app(const struct config_app *app, struct unit_spec *s)
 			argv_add(&b, "4096");
 		}
 		argv_uwsgi(&b, app);
+		/* No request logging unless the tenant asks for it in its env
+		 * (UWSGI_DISABLE_LOGGING: "false"): each request would cost a
+		 * write through the init. Not --disable-logging, which the
+		 * environment cannot undo. */
+		if (!env_has(c, "UWSGI_DISABLE_LOGGING") &&
+		    !(s->extra_env = strdup("UWSGI_DISABLE_LOGGING=1")))
+			b.failed = true;
 		break;
 	default:
 		/* A stale socket from the previous run would make bind() fail;
 		 * the tenant's own shell removes it (the init never touches a
 		 * tenant path as root). */
 		argv_shell(&b, "rm -f -- \"$FIEF_SOCKET\"\n", app->command);
-		if (asprintf(&s->socket_env, "FIEF_SOCKET=/run/%s.sock", app->name) < 0)
-			s->socket_env = NULL, b.failed = true;
+		if (asprintf(&s->extra_env, "FIEF_SOCKET=/run/%s.sock", app->name) < 0)
+			s->extra_env = NULL, b.failed = true;
 		break;
 	}
 	s->cwd = strdup(app->chdir);
@@ -477,8 +491,8 @@ static void unit_exited(pid_t pid, int status, void *data)
 
 static void unit_spawn(struct unit *u)
 {
-	char *extra[1] = { u->spec.socket_env };
-	char **env = tenantproc_env(extra, u->spec.socket_env ? 1 : 0);
+	char *extra[1] = { u->spec.extra_env };
+	char **env = tenantproc_env(extra, u->spec.extra_env ? 1 : 0);
 	pid_t pid;
 
 	if (!env) {
@@ -623,7 +637,7 @@ static void apps_apply(const struct config_tenant *c, bool force)
 		}
 	}
 	for (size_t i = 0; i < c->apps.n; i++) {
-		if (spec_for_app(&c->apps.v[i], &spec) < 0) {
+		if (spec_for_app(c, &c->apps.v[i], &spec) < 0) {
 			log_error("app %s: out of memory", c->apps.v[i].name);
 			continue;
 		}

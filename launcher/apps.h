@@ -8,7 +8,8 @@
  *
  *   wsgi, psgi, rack  uWSGI from the distro, as the tenant: master,
  *                     `workers` workers, lazy apps unless lazy_apps is
- *                     false, a uwsgi-protocol socket at /run/NAME.sock
+ *                     false, a uwsgi-protocol socket at /run/NAME.sock, no
+ *                     request log unless env sets UWSGI_DISABLE_LOGGING
  *   command           /bin/sh -c COMMAND with FIEF_SOCKET=/run/NAME.sock;
  *                     the server speaks HTTP on that socket
  *   daemons           /bin/sh -c COMMAND; must stay in the foreground

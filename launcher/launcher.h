@@ -58,6 +58,9 @@ struct launcher {
 	struct tenant *tenants;
 	size_t n_tenants;
 	gid_t agent_gid;                 /* group that may connect to agent sockets */
+	struct tenant **deploys;         /* fresh tenants waiting for their first start */
+	size_t n_deploys, cap_deploys;
+	ev_timer deploy_w;
 	bool shutting_down;
 	bool detach;                     /* exit leaving tenants running */
 };
@@ -70,6 +73,9 @@ void tenant_apply_file(struct launcher *L, const char *name, const char *path);
 void tenant_remove(struct launcher *L, struct tenant *t);
 void tenant_stop(struct tenant *t, enum tenant_next next);
 void tenant_start(struct tenant *t);
+/* Start soon, a few tenants per loop pass: a folder of 500 new files does
+ * not stall the loop (control socket, supervision) while they start. */
+void tenant_start_soon(struct tenant *t);
 void tenant_reload(struct tenant *t);
 const char *tenant_state_name(enum tenant_state s);
 struct tenant *tenant_new(struct launcher *L, const char *name);

@@ -164,10 +164,58 @@ void tenant_start(struct tenant *t)
 	log_debug("%s: init cloned as pid %d", t->name, (int)pid);
 }
 
+#define DEPLOYS_PER_PASS 8
+
+static void tenant_deploy_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct launcher *L = w->data;
+	size_t done = 0, i;
+
+	ev_timer_stop(loop, w);
+	for (i = 0; i < L->n_deploys && done < DEPLOYS_PER_PASS; i++) {
+		struct tenant *t = L->deploys[i];
+		if (t && t->state == TS_STOPPED && !t->pid && !t->held && !L->shutting_down) {
+			tenant_start(t);
+			done++;
+		}
+	}
+	memmove(L->deploys, L->deploys + i, (L->n_deploys - i) * sizeof *L->deploys);
+	L->n_deploys -= i;
+	if (L->n_deploys) {
+		ev_timer_set(w, 0, 0);
+		ev_timer_start(loop, w);
+	}
+}
+
+void tenant_start_soon(struct tenant *t)
+{
+	struct launcher *L = t->L;
+
+	if (L->n_deploys == L->cap_deploys) {
+		size_t cap = L->cap_deploys ? L->cap_deploys * 2 : 64;
+		struct tenant **d = realloc(L->deploys, cap * sizeof *d);
+		if (!d) {
+			tenant_start(t);
+			return;
+		}
+		L->deploys = d;
+		L->cap_deploys = cap;
+	}
+	L->deploys[L->n_deploys++] = t;
+	if (!ev_is_active(&L->deploy_w)) {
+		ev_timer_init(&L->deploy_w, tenant_deploy_cb, 0, 0);
+		L->deploy_w.data = L;
+		ev_timer_start(L->loop, &L->deploy_w);
+	}
+}
+
 void tenant_forget(struct tenant *t)
 {
 	struct launcher *L = t->L;
 
+	for (size_t i = 0; i < L->n_deploys; i++)
+		if (L->deploys[i] == t)
+			L->deploys[i] = NULL;
 	for (struct tenant **pp = &L->tenants; *pp; pp = &(*pp)->next_t)
 		if (*pp == t) {
 			*pp = t->next_t;
@@ -375,7 +423,7 @@ void tenant_apply_file(struct launcher *L, const char *name, const char *path)
 	nginxmap_update(L);
 	if (fresh) {
 		log_info("%s: deploying", name);
-		tenant_start(t);
+		tenant_start_soon(t);
 	} else if (live && reload_live(t) == 0) {
 		/* apps, daemons, cron, env, limits: the init restarts what changed */
 		log_info("%s: reloaded live", name);

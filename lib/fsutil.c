@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,7 @@ int fs_rm_rf(const char *path)
 	return ret;
 }
 
-int fs_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
+static int fs_write_file(const char *path, const void *buf, size_t len, mode_t mode, bool sync)
 {
 	char tmp[PATH_MAX];
 	const char *p = buf;
@@ -131,7 +132,7 @@ int fs_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 		p += w;
 		len -= (size_t)w;
 	}
-	if (!ret && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
+	if (!ret && (fchmod(fd, mode) < 0 || (sync && fsync(fd) < 0)))
 		ret = -errno;
 	if (close(fd) < 0 && !ret)
 		ret = -errno;
@@ -140,6 +141,16 @@ int fs_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 	if (ret)
 		unlink(tmp);
 	return ret;
+}
+
+int fs_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	return fs_write_file(path, buf, len, mode, true);
+}
+
+int fs_write_replace(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	return fs_write_file(path, buf, len, mode, false);
 }
 
 int fs_read_small(const char *path, char *buf, size_t len)

@@ -16,6 +16,9 @@ int fs_rm_rf(const char *path);
 
 /* Write a file atomically: write PATH.tmp.PID, fsync, rename. */
 int fs_write_atomic(const char *path, const void *buf, size_t len, mode_t mode);
+/* The same without the fsync: for state that need not survive a crash of
+ * the machine (state_dir is a tmpfs) and is written on hot paths. */
+int fs_write_replace(const char *path, const void *buf, size_t len, mode_t mode);
 
 /* Read a small regular file (no fifos, devices or symlinked paths). */
 int fs_read_small(const char *path, char *buf, size_t len);

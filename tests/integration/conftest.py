@@ -79,7 +79,7 @@ class Host:
             f"cgroup_parent: {self.cgroup_parent}\n"
             "gateway: {user: fief-nobody-here}\n"
             "router: {enabled: false}\n"
-            "http: {reload_command: ''}\n" + extra_host)
+            f"http: {{reload_command: '', nginx_map: {self.base}/nginx-domains.map}}\n" + extra_host)
         self.launcher = None
         self.log_path = self.base / "launcher.log"
 
