@@ -136,10 +136,21 @@ unit: $(UNIT_BINS)
 integration: all
 	$(Q)FIEF_BUILD=$(CURDIR)/$(O) $(PYTHON) -m pytest -q -ra tests/integration
 
+# `make check`: everything on the release build, then the sanitizer build
+# over the unit tests and the integration tests of the launcher, agent and
+# escape battery (the whole suite twice would not fit CI's time). `make asan
+# check` runs the whole suite on the sanitizer build.
 check: deps
 	$(Q)$(MAKE) --no-print-directory SAN=$(SAN) all $(UNIT_BINS)
 	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)scripts/run-check $(O)
+ifneq ($(SAN),1)
+	$(Q)$(MAKE) --no-print-directory SAN=1 all $(patsubst build/%,build/asan/%,$(UNIT_BINS))
+	$(Q)FIEF_CHECK_ONLY="unit integration" FIEF_CHECK_TESTS="$(ASAN_INTEGRATION)" scripts/run-check build/asan
+endif
+
+ASAN_INTEGRATION := tests/integration/test_launcher.py tests/integration/test_agent.py \
+	tests/integration/test_escape.py tests/integration/test_metrics.py
 
 bench: deps all
 	$(Q)scripts/run-bench $(O)
