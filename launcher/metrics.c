@@ -267,12 +267,101 @@ static void metrics_peer(FILE *out, const char *path, long deadline_ms)
 	close(fd);
 }
 
+/* Read the router's "stats" reply (key=value records) into a buffer. */
+static char *router_stats(struct launcher *L)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	int fd;
+
+	if (!buf || launcher_path(L, sa.sun_path, sizeof sa.sun_path, "router-control.sock") < 0 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		free(buf);
+		return NULL;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || send(fd, "stats\n", 6, MSG_NOSIGNAL) != 6) {
+		close(fd);
+		free(buf);
+		return NULL;
+	}
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+		if (poll(&p, 1, METRICS_PEER_TIMEOUT_MS) <= 0 || len + 1 >= cap)
+			break;
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = 0;
+	return buf;
+}
+
+/* The value of key in a record line (values of numbers need no decoding). */
+static unsigned long long rec_num(const char *line, const char *key)
+{
+	char pat[48];
+	const char *p;
+
+	snprintf(pat, sizeof pat, " %s=", key);
+	p = strstr(line, pat);
+	if (!p && !strncmp(line, pat + 1, strlen(pat + 1)))
+		p = line - 1;
+	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+static void rec_name(const char *line, char *name, size_t len)
+{
+	const char *p = strstr(line, " name=");
+
+	name[0] = 0;
+	if (p)
+		snprintf(name, len, "%.*s", (int)strcspn(p + 6, " \n"), p + 6);
+}
+
+/* Network counters per tenant, from fief-router's control socket. */
+static void metrics_router(FILE *out, struct launcher *L)
+{
+	char *stats = router_stats(L), *save = NULL, name[64];
+
+	if (!stats)
+		return;
+	family(out, "fief_tenant_network_bytes_total", "counter", "Bytes through fief-router, per direction.");
+	family(out, "fief_tenant_network_packets_total", "counter", "Packets through fief-router, per direction.");
+	family(out, "fief_tenant_network_drops_total", "counter", "Packets fief-router dropped, per reason.");
+	for (char *l = strtok_r(stats, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (!strstr(l, "kind=tenant"))
+			continue;
+		rec_name(l, name, sizeof name);
+		if (!value_is_tenant_name(name))
+			continue;
+		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"out\"} %llu\n", name, rec_num(l, "out_bytes"));
+		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"in\"} %llu\n", name, rec_num(l, "in_bytes"));
+		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"out\"} %llu\n", name, rec_num(l, "out_packets"));
+		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"in\"} %llu\n", name, rec_num(l, "in_packets"));
+		/* every drop_REASON=N field, whatever reasons the router has */
+		for (const char *p = strstr(l, " drop_"); p; p = strstr(p + 1, " drop_")) {
+			size_t n = strcspn(p + 6, "=");
+			if (n == 0 || n > 24 || p[6 + n] != '=')
+				continue;
+			fprintf(out, "fief_tenant_network_drops_total{tenant=\"%s\",reason=\"%.*s\"} %llu\n",
+				name, (int)n, p + 6, strtoull(p + 7 + n, NULL, 10));
+		}
+	}
+	free(stats);
+}
+
 void metrics_extra(FILE *out, struct launcher *L)
 {
 	char dir[3800], path[4096];
 	struct dirent *de;
 	DIR *d;
 
+	if (L->host->router.enabled)
+		metrics_router(out, L);
 	if (launcher_path(L, dir, sizeof dir, "metrics") < 0 || !(d = opendir(dir)))
 		return;
 	while ((de = readdir(d))) {
