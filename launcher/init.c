@@ -54,7 +54,31 @@ static __attribute__((noreturn, format(printf, 2, 3))) void init_fail(int sync_f
 	_exit(1);
 }
 
-/* Forget everything inherited from the launcher but our two fds. */
+/* Close every fd above 2 but the kept ones, with close_range over the gaps
+ * between them: a loop of close() up to the fd limit costs ~80 ms here. */
+static void init_close_others(const struct init_args *a)
+{
+	int keep[3] = { a->sync_fd, a->agent_fd, a->log_fd };
+	unsigned from = 3;
+
+	for (int i = 0; i < 3; i++)              /* sort the three */
+		for (int j = i + 1; j < 3; j++)
+			if (keep[j] < keep[i]) {
+				int x = keep[i];
+				keep[i] = keep[j];
+				keep[j] = x;
+			}
+	for (int i = 0; i < 3; i++) {
+		if (keep[i] < (int)from)
+			continue;
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+/* Forget everything inherited from the launcher but our own fds. */
 static void init_reset_process(const struct init_args *a)
 {
 	sigset_t all;
@@ -70,9 +94,7 @@ static void init_reset_process(const struct init_args *a)
 		close(null);
 	}
 	/* stdout and stderr stay: they are the launcher's log (journald). */
-	for (int fd = 3; fd < 65536; fd++)
-		if (fd != a->sync_fd && fd != a->agent_fd && fd != a->log_fd)
-			close(fd);
+	init_close_others(a);
 	log_set_context(a->cfg->name);
 }
 

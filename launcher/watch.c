@@ -20,6 +20,7 @@
 #include "log.h"
 
 #define WATCH_QUIET    0.02      /* seconds without events before acting */
+#define WATCH_COMPLETE 0.001     /* the same after a close or a rename into place */
 #define WATCH_MAX_WAIT 0.25      /* act at the latest this long after the first event */
 #define WATCH_MAX_PENDING 4096
 
@@ -118,9 +119,9 @@ static void watch_note(const char *name)
 		W.rescan = true;
 }
 
-static void watch_arm(struct ev_loop *loop)
+static void watch_arm(struct ev_loop *loop, ev_tstamp quiet)
 {
-	ev_tstamp now = ev_now(loop), wait = WATCH_QUIET;
+	ev_tstamp now = ev_now(loop), wait = quiet;
 
 	if (!W.first)
 		W.first = now;
@@ -137,6 +138,7 @@ static void watch_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	char name[64];
+	bool complete = false, partial = false;
 	ssize_t n;
 
 	while ((n = read(w->fd, buf, sizeof buf)) > 0) {
@@ -144,13 +146,20 @@ static void watch_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			struct inotify_event *ev = (struct inotify_event *)p;
 			if (ev->mask & IN_Q_OVERFLOW)
 				W.rescan = true;
-			else if (ev->len && watch_name(ev->name, name, sizeof name))
+			else if (ev->len && watch_name(ev->name, name, sizeof name)) {
 				watch_note(name);
+				/* A file closed after writing or renamed into place is
+				 * complete: act almost at once. Other events may be a
+				 * writer halfway through: wait for quiet. */
+				complete |= (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) != 0;
+				partial |= (ev->mask & (IN_MODIFY | IN_CREATE)) != 0 &&
+					   !(ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO));
+			}
 			p += sizeof *ev + ev->len;
 		}
 	}
 	if (W.rescan || W.n_pending)
-		watch_arm(loop);
+		watch_arm(loop, complete && !partial ? WATCH_COMPLETE : WATCH_QUIET);
 }
 
 int watch_start(struct launcher *L)

@@ -245,10 +245,11 @@ class AgentProbe:
         return False
 
 
-def wait_answering(probes, timeout, retry=0.001, attempt_timeout=10.0, started=None):
+def wait_answering(probes, timeout, retry=0.001, attempt_timeout=10.0, started=None, partial=False):
     """Wait until every probe (dict name -> probe) has answered. Returns
-    {name: seconds from `started` (default: now) to its answer}. Raises
-    BenchError naming what did not answer by the deadline."""
+    {name: seconds from `started` (default: now) to its answer}. At the
+    deadline: raises BenchError naming what did not answer, or with
+    partial=True returns what did."""
     t0 = now() if started is None else started
     deadline = now() + timeout
     sel = selectors.DefaultSelector()
@@ -260,6 +261,8 @@ def wait_answering(probes, timeout, retry=0.001, attempt_timeout=10.0, started=N
         while pending:
             t = now()
             if t > deadline:
+                if partial:
+                    return done
                 some = sorted(pending)[:5]
                 last = {n: probes[n].last for n in some}
                 raise BenchError(f"{len(pending)} of {len(probes)} not answering after {timeout:.0f} s "
@@ -375,17 +378,6 @@ def pss_kib(pid):
     return 0
 
 
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
 def cpu_s(pid):
     """CPU seconds of pid and of the children it has reaped (utime, stime,
     cutime, cstime of /proc/PID/stat)."""
@@ -402,6 +394,13 @@ def tree_cpu_s(root, kids=None):
     """CPU seconds a process tree has used so far, exited members included
     when they were reaped inside the tree."""
     return sum(cpu_s(p) for p in descendants(root, kids))
+
+
+def host_busy_cpu_s():
+    """CPU seconds the whole host has spent not idle since boot (all CPUs)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def host_cpu_busy(window=1.0):
@@ -485,26 +484,38 @@ def own_cgroup_dirs():
 
 class TrackingCgroup:
     """A cgroup of our own, used only to find and end every process of
-    something we started (v2 hierarchy if mounted, else v1 pids)."""
+    something we started (v2 hierarchy if mounted, else v1 pids).
 
-    def __init__(self, name):
+    cpu_group=True also puts it in a group of its own of a v1 cpu
+    hierarchy: the scheduler then weighs everything below it as one
+    entity, the way it weighs a launcher's tenants (all below the
+    launcher's cgroup_parent), so that on a shared machine both sides of
+    a benchmark get the same share of the CPU against other work."""
+
+    def __init__(self, name, cpu_group=False):
         dirs = dict(own_cgroup_dirs())
         base = dirs.get("") or dirs.get("pids")
         if not base:
             raise BenchError("no cgroup2 or pids hierarchy mounted")
         self.path = os.path.join(base, name)
         os.mkdir(self.path)
+        self.extra = []
+        if cpu_group and dirs.get("cpu") and dirs["cpu"] != base:
+            p = os.path.join(dirs["cpu"], name)
+            os.mkdir(p)
+            self.extra.append(p)
 
     def procs_file(self):
         return os.path.join(self.path, "cgroup.procs")
 
     def enter_fn(self):
         """A preexec_fn that moves the child into this cgroup before exec."""
-        path = self.procs_file()
+        paths = [self.procs_file()] + [os.path.join(p, "cgroup.procs") for p in self.extra]
 
         def enter():
-            with open(path, "w") as f:
-                f.write("0")
+            for path in paths:
+                with open(path, "w") as f:
+                    f.write("0")
         return enter
 
     def pids(self):
@@ -529,7 +540,8 @@ class TrackingCgroup:
         return not self.pids()
 
     def remove(self):
-        try:
-            os.rmdir(self.path)
-        except FileNotFoundError:
-            pass
+        for p in [self.path] + self.extra:
+            try:
+                os.rmdir(p)
+            except FileNotFoundError:
+                pass
