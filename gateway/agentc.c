@@ -76,6 +76,7 @@ static void agentc_first(struct agentc *a, const struct proto_msg *m, int *fds, 
 		return;
 	}
 	fdpass_close_all(fds, nfds);
+	a->code = m->type == PROTO_ERROR ? m->u.error.code : 0;
 	if (m->type == PROTO_ERROR)
 		snprintf(why, sizeof why, "%s", m->u.error.msg[0] ? m->u.error.msg : proto_strerror(m->u.error.code));
 	else

@@ -30,6 +30,7 @@ struct agentc {
 	int fd;                          /* -1 when closed */
 	uint8_t type;                    /* the request: PROTO_PTY, _PIPES or _CONNECT */
 	bool answered;                   /* OK seen */
+	int code;                        /* with AGENTC_FAILED: the ERROR's code, or 0 */
 	ev_io io;
 	ev_timer timer;
 	agentc_fn fn;

@@ -272,8 +272,16 @@ static void auth_log(struct gw_session *s, ssh_message m, int verdict, const cha
 static int auth_decide(struct gw_session *s, ssh_message m, char *why, size_t wlen)
 {
 	int method = ssh_message_subtype(m);
+	const char *user = ssh_message_auth_user(m);
+	bool switched = s->auth.user[0] && (!user || strncmp(s->auth.user, user, sizeof s->auth.user));
 
-	auth_switch_user(s, ssh_message_auth_user(m));
+	auth_switch_user(s, user);
+	/* Clients keep one name. Trying names one after the other costs a
+	 * tenant file read and a key fetch each: count it as a failure. */
+	if (switched) {
+		snprintf(why, wlen, "user name changed during authentication");
+		return AV_REFUSED;
+	}
 	switch (method) {
 	case SSH_AUTH_METHOD_NONE:
 		return AV_NONE;
@@ -329,6 +337,7 @@ static void auth_run(struct gw_session *s)
 	while (a->n_held && s->state == SS_AUTH) {
 		struct auth_held *h = &a->held[0];
 		char why[160] = "";
+		int verdict;
 
 		if (h->verdict == AV_PENDING) {
 			h->verdict = auth_decide(s, h->msg, why, sizeof why);
@@ -346,17 +355,14 @@ static void auth_run(struct gw_session *s)
 				return;
 		}
 		auth_reply(s, h);
-		if (h->verdict == AV_SUCCESS) {
-			auth_pop(a);
+		verdict = h->verdict;
+		auth_pop(a);
+		if (verdict == AV_SUCCESS) {
 			session_authenticated(s);
 			break;
 		}
-		if (h->verdict == AV_REFUSED) {
-			auth_pop(a);
+		if (verdict == AV_REFUSED)
 			auth_failed(s);
-		} else {
-			auth_pop(a);
-		}
 	}
 	/* After success (or once the session is closing) the rest only
 	 * needs freeing: libssh refuses userauth once authenticated. */
@@ -408,6 +414,33 @@ void auth_message(struct gw_session *s, ssh_message m)
 	auth_run(s);
 }
 
+static void auth_strings_free(struct string_vec *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->v[i]);
+	free(v->v);
+	v->v = NULL;
+	v->n = 0;
+}
+
+/* An idle session should cost little: the tenant file and both key lists
+ * go; what a channel still needs is copied out first. */
+void auth_done(struct gw_session *s)
+{
+	struct auth *a = &s->auth;
+	const struct string_vec *env = a->tenant ? &a->tenant->ssh.accept_env : NULL;
+	char user[sizeof a->user];
+
+	if (env && env->n && (a->accept_env.v = calloc(env->n, sizeof(char *)))) {
+		for (size_t i = 0; i < env->n; i++)
+			if ((a->accept_env.v[a->accept_env.n] = strdup(env->v[i])))
+				a->accept_env.n++;
+	}
+	memcpy(user, a->user, sizeof user);
+	auth_forget_user(a);
+	memcpy(a->user, user, sizeof user);
+}
+
 void auth_free(struct gw_session *s)
 {
 	struct auth *a = &s->auth;
@@ -417,4 +450,5 @@ void auth_free(struct gw_session *s)
 		auth_pop(a);
 	auth_forget_user(a);
 	auth_grant_free(&a->grant);
+	auth_strings_free(&a->accept_env);
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "authkeys.h"
+#include "config.h"
 #include "keysrc.h"
 
 #define AUTH_MAX_HELD 8            /* requests queued before the client is dropped */
@@ -49,12 +50,16 @@ struct auth {
 	unsigned n_held;
 	ev_timer delay;
 	struct auth_grant grant;
+	struct string_vec accept_env;    /* kept from the tenant file after login */
 };
 
 /* Prepare a fresh session (before key exchange). */
 void auth_init(struct gw_session *s);
 /* A userauth request: auth takes the message. */
 void auth_message(struct gw_session *s, ssh_message m);
+/* Logged in: keep only what the session needs from here on (the grant
+ * and ssh.accept_env) and free the rest. */
+void auth_done(struct gw_session *s);
 /* Free everything, held messages included (the session is going). */
 void auth_free(struct gw_session *s);
 

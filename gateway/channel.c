@@ -2,6 +2,7 @@
 #include "channel.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,9 @@ static void chan_signal_cb(ssh_session ss, ssh_channel ch, const char *name, voi
 
 /* ---- creation ---- */
 
+static void chan_retry_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void chan_linger_cb(struct ev_loop *loop, ev_timer *t, int revents);
+
 static struct gw_channel *chan_new(struct gw_session *s, enum chan_kind kind)
 {
 	struct gw_channel *c;
@@ -171,6 +175,10 @@ static struct gw_channel *chan_new(struct gw_session *s, enum chan_kind kind)
 	c->out = (struct gw_out){ .c = c, .fd = -1 };
 	c->err = (struct gw_out){ .c = c, .fd = -1, .is_stderr = true, .eof = true };
 	c->ws = (struct winsize){ .ws_row = 24, .ws_col = 80 };
+	ev_timer_init(&c->retry, chan_retry_cb, 0.02, 0);
+	c->retry.data = c;
+	ev_timer_init(&c->linger, chan_linger_cb, CHAN_PTY_QUIET, CHAN_PTY_QUIET);
+	c->linger.data = c;
 	c->next = s->channels;
 	if (s->channels)
 		s->channels->prev = c;
@@ -233,9 +241,10 @@ static void chan_out_init(struct gw_out *o, int fd, bool shared)
 /* Hand bytes to the channel; whatever it does not take waits in pend. */
 static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, size_t n)
 {
-	int w = o->is_stderr ? ssh_channel_write_stderr(c->ch, p, (uint32_t)n)
-			     : ssh_channel_write(c->ch, p, (uint32_t)n);
+	int w;
 
+	w = o->is_stderr ? ssh_channel_write_stderr(c->ch, p, (uint32_t)n)
+			 : ssh_channel_write(c->ch, p, (uint32_t)n);
 	if (w < 0)
 		w = 0;                   /* the session is failing: settle will see it */
 	c->last_output = ev_now(W.loop);
@@ -253,10 +262,16 @@ static void chan_read_out(struct gw_channel *c, struct gw_out *o)
 	size_t room = win < GW_SCRATCH ? win : GW_SCRATCH, len = 0;
 
 	while (len < room) {
-		ssize_t n = read(o->fd, W.scratch + len, room - len);
+		size_t want = room - len;
+		ssize_t n = read(o->fd, W.scratch + len, want);
 
 		if (n > 0) {
 			len += (size_t)n;
+			/* A pipe or a socket gave all it had. A pty hands out
+			 * at most a few KiB per read: only a full one says
+			 * that more may wait (and a keystroke costs one read). */
+			if ((size_t)n < want && (!c->pty || n < CHAN_PTY_CHUNK))
+				break;
 			continue;
 		}
 		/* EIO is how a pty master says every slave is closed. */
@@ -380,10 +395,20 @@ static void chan_finish_in(struct gw_channel *c)
 
 /* ---- starting a session: the agent ---- */
 
+/* Bigger pipes, fewer wake-ups: each one moves up to a scratch chunk.
+ * Best effort (the tenant's pipe quota may say no). */
+static void chan_grow_pipe(int fd)
+{
+	fcntl(fd, F_SETPIPE_SZ, CHAN_PIPE_SIZE);
+}
+
 static void chan_attach(struct gw_channel *c, int *fds)
 {
 	bool single = c->pty || c->kind == CK_DIRECT;
 
+	if (!single)
+		for (int i = 0; i < 3; i++)
+			chan_grow_pipe(fds[i]);
 	c->in_fd = fds[0];
 	ev_io_init(&c->in_io, chan_in_cb, c->in_fd, EV_WRITE);
 	c->in_io.data = c;
@@ -436,6 +461,23 @@ static void chan_agent_ok(struct gw_channel *c, int *fds)
 	chan_run_held(c);
 }
 
+static int chan_agent_send(struct gw_channel *c);
+
+/* A busy agent (its backlog or its limit of new requests full) clears up
+ * in moments: try again a few times, a little later each time. */
+static bool chan_retry_later(struct gw_channel *c)
+{
+	double delay;
+
+	if (c->tries >= CHAN_AGENT_TRIES)
+		return false;
+	delay = 0.02 * (1 << c->tries);
+	c->tries++;
+	ev_timer_set(&c->retry, delay < 0.5 ? delay : 0.5, 0);
+	ev_timer_start(W.loop, &c->retry);
+	return true;
+}
+
 static void chan_agent_failed(struct gw_channel *c, const char *why)
 {
 	log_info("%s: channel %u: %s refused by the tenant: %s", c->s->tenant, c->id, c->what, why);
@@ -461,6 +503,16 @@ static void chan_linger_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	session_settle(c->s);
 }
 
+static void chan_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_channel *c = t->data;
+	int r = chan_agent_send(c);
+
+	if (r < 0 && (r != -EAGAIN || !chan_retry_later(c)))
+		chan_agent_failed(c, strerror(-r));
+	session_settle(c->s);
+}
+
 static void chan_agent_cb(struct agentc *a, enum agentc_event ev, int *fds, size_t nfds,
 			  const struct proto_exit *exit, const char *why)
 {
@@ -471,7 +523,8 @@ static void chan_agent_cb(struct agentc *a, enum agentc_event ev, int *fds, size
 		chan_agent_ok(c, fds);
 		break;
 	case AGENTC_FAILED:
-		chan_agent_failed(c, why);
+		if (a->code != PROTO_E_BUSY || !chan_retry_later(c))
+			chan_agent_failed(c, why);
 		break;
 	case AGENTC_EXIT:
 		c->exited = true;
@@ -480,11 +533,8 @@ static void chan_agent_cb(struct agentc *a, enum agentc_event ev, int *fds, size
 	case AGENTC_GONE:
 		c->agent_gone = true;
 		c->exited_at = ev_now(W.loop);
-		if (c->pty) {
-			ev_timer_init(&c->linger, chan_linger_cb, CHAN_PTY_QUIET, CHAN_PTY_QUIET);
-			c->linger.data = c;
+		if (c->pty)
 			ev_timer_start(W.loop, &c->linger);
-		}
 		break;
 	}
 	session_settle(c->s);
@@ -504,12 +554,12 @@ static bool chan_env_match(const char *pattern, const char *name)
 
 static bool chan_env_allowed(struct gw_channel *c, const char *name)
 {
-	const struct config_tenant *t = c->s->auth.tenant;
+	const struct string_vec *accept = &c->s->auth.accept_env;
 
 	if (!strcmp(name, "LANG") || !strcmp(name, "TERM") || !strncmp(name, "LC_", 3))
 		return true;
-	for (size_t i = 0; t && i < t->ssh.accept_env.n; i++)
-		if (chan_env_match(t->ssh.accept_env.v[i], name))
+	for (size_t i = 0; i < accept->n; i++)
+		if (chan_env_match(accept->v[i], name))
 			return true;
 	return false;
 }
@@ -608,40 +658,59 @@ static size_t chan_build_env(struct gw_channel *c, const char *original, struct 
 	return n;
 }
 
-/* Ask the agent for the session; the request is answered when it replies. */
-static bool chan_start(struct gw_channel *c, ssh_message m, const char *what, const char *command)
+/* The request for the agent, from what the channel has gathered. */
+static int chan_agent_send(struct gw_channel *c)
 {
 	static char extra[3][PROTO_MAX_ENV_LEN + 1];
-	const char *forced = c->s->auth.grant.command, *original = NULL;
 	struct proto_msg req;
 	struct proto_env env;
-	int r;
+
+	if (c->kind == CK_DIRECT) {
+		req = (struct proto_msg){ .type = PROTO_CONNECT,
+					  .u.connect = { .host = c->host, .port = c->port } };
+	} else {
+		chan_build_env(c, c->original, &env, extra);
+		if (c->pty)
+			req = (struct proto_msg){ .type = PROTO_PTY, .u.pty = {
+				.term = c->term, .rows = c->ws.ws_row, .cols = c->ws.ws_col,
+				.xpixel = c->ws.ws_xpixel, .ypixel = c->ws.ws_ypixel,
+				.command = c->command, .env = env } };
+		else
+			req = (struct proto_msg){ .type = PROTO_PIPES,
+						  .u.pipes = { .command = c->command, .env = env } };
+	}
+	return agentc_open(&c->agent, c->s->tenant, &req, CHAN_AGENT_TIMEOUT, chan_agent_cb, c);
+}
+
+/* Ask the agent, keeping m to answer once it has replied. A full agent
+ * backlog (EAGAIN) is tried again later; other errors refuse m now. */
+static bool chan_ask_agent(struct gw_channel *c, ssh_message m)
+{
+	int r = chan_agent_send(c);
+
+	if (r < 0 && (r != -EAGAIN || !chan_retry_later(c))) {
+		log_info("%s: channel %u: %s refused: agent: %s", c->s->tenant, c->id, c->what, strerror(-r));
+		return false;
+	}
+	c->pending = m;
+	return true;
+}
+
+static bool chan_start(struct gw_channel *c, ssh_message m, const char *what, const char *command)
+{
+	const char *forced = c->s->auth.grant.command;
 
 	if (c->started)
 		return false;
 	if (forced) {
-		original = command[0] ? command : NULL;
+		c->original = command[0] ? strdup(command) : NULL;
 		command = forced;
 	}
-	if (strlen(command) > PROTO_MAX_COMMAND)
+	if (strlen(command) > PROTO_MAX_COMMAND || !(c->command = strdup(command)))
 		return false;
-	chan_build_env(c, original, &env, extra);
-	if (c->pty)
-		req = (struct proto_msg){ .type = PROTO_PTY, .u.pty = {
-			.term = c->term, .rows = c->ws.ws_row, .cols = c->ws.ws_col,
-			.xpixel = c->ws.ws_xpixel, .ypixel = c->ws.ws_ypixel,
-			.command = command, .env = env } };
-	else
-		req = (struct proto_msg){ .type = PROTO_PIPES, .u.pipes = { .command = command, .env = env } };
 	snprintf(c->what, sizeof c->what, "%s", what);
-	r = agentc_open(&c->agent, c->s->tenant, &req, CHAN_AGENT_TIMEOUT, chan_agent_cb, c);
-	if (r < 0) {
-		log_info("%s: channel %u: %s refused: agent: %s", c->s->tenant, c->id, what, strerror(-r));
-		return false;
-	}
 	c->started = true;
-	c->pending = m;
-	return true;
+	return chan_ask_agent(c, m);
 }
 
 /* Returns true when m was kept (answered later). */
@@ -737,9 +806,7 @@ void chan_open_direct(struct gw_session *s, ssh_message m)
 	const char *host = ssh_message_channel_request_open_destination(m);
 	int port = ssh_message_channel_request_open_destination_port(m);
 	const struct auth_grant *g = &s->auth.grant;
-	struct proto_msg req = { .type = PROTO_CONNECT };
 	struct gw_channel *c;
-	int r;
 
 	if (g->no_port_forwarding || !host || !proto_host_ok(host) || port <= 0 || port > 65535 ||
 	    (g->permitopen && !authkeys_permitopen(g->permitopen, host, (unsigned)port))) {
@@ -750,14 +817,11 @@ void chan_open_direct(struct gw_session *s, ssh_message m)
 	if (!c)
 		goto refuse;
 	snprintf(c->what, sizeof c->what, "direct-tcpip");
-	req.u.connect = (struct proto_connect){ .host = host, .port = (uint16_t)port };
-	r = agentc_open(&c->agent, s->tenant, &req, CHAN_AGENT_TIMEOUT, chan_agent_cb, c);
-	if (r < 0) {
-		log_info("%s: direct-tcpip refused: agent: %s", s->tenant, strerror(-r));
+	c->port = (uint16_t)port;
+	if (!(c->host = strdup(host)) || !chan_ask_agent(c, m)) {
 		c->dead = true;
 		goto refuse;
 	}
-	c->pending = m;
 	return;
 refuse:
 	ssh_message_reply_default(m);
@@ -887,6 +951,10 @@ void chan_free(struct gw_channel *c)
 
 	agentc_close(&c->agent);
 	ev_timer_stop(W.loop, &c->linger);
+	ev_timer_stop(W.loop, &c->retry);
+	free(c->command);
+	free(c->original);
+	free(c->host);
 	ev_io_stop(W.loop, &c->in_io);
 	chan_close_out(&c->out);
 	chan_close_out(&c->err);

@@ -34,6 +34,9 @@
 #define CHAN_MAX_ENV 64             /* env requests kept per channel */
 #define CHAN_MAX_HELD 16            /* requests waiting behind a start */
 #define CHAN_AGENT_TIMEOUT 15.0     /* seconds for the agent to start a session */
+#define CHAN_AGENT_TRIES 12         /* attempts while the agent is busy (about 4 s) */
+#define CHAN_PIPE_SIZE (1024 * 1024) /* capacity asked for the stdio pipes */
+#define CHAN_PTY_CHUNK 2048         /* a pty read this long may have more behind it */
 #define CHAN_PTY_QUIET 0.1          /* after the exit: output still on its way */
 #define CHAN_PTY_LINGER 2.0         /* after the exit: give up on a chatty pty */
 #define CHAN_SFTP_SERVER "/usr/lib/openssh/sftp-server"
@@ -78,6 +81,13 @@ struct gw_channel {
 	unsigned n_held;
 	bool started;                    /* shell, exec or subsystem accepted */
 	char what[16];                   /* "shell", "exec", "sftp", "direct-tcpip" */
+	/* the agent request, kept to try again while the agent is busy */
+	char *command;                   /* what runs (a forced one included) */
+	char *original;                  /* the client's command under a forced one */
+	char *host;                      /* direct-tcpip destination */
+	uint16_t port;
+	unsigned tries;
+	ev_timer retry;
 	/* the agent */
 	struct agentc agent;
 	bool running;                    /* fds in place */

@@ -14,7 +14,7 @@
 
 #include "config.h"
 
-#define GW_SCRATCH (128 * 1024)    /* one relay chunk: bytes read from a tenant fd at once */
+#define GW_SCRATCH (256 * 1024)    /* one relay chunk: bytes read from a tenant fd at once */
 
 struct gw_session;
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agentc.h"
@@ -40,7 +41,12 @@ bool keysrc_ready(const struct keysrc *k)
 
 bool keysrc_running(const struct keysrc *k)
 {
-	return k->running;
+	char path[4096];
+	struct stat st;
+
+	/* The launcher removes the socket when it stops a tenant. */
+	return k->running && agentc_path(k->name, path, sizeof path) == 0 && lstat(path, &st) == 0 &&
+	       S_ISSOCK(st.st_mode);
 }
 
 const struct authkeys *keysrc_keys(const struct keysrc *k)

@@ -39,7 +39,9 @@ void keysrc_put(struct keysrc *k, struct keysrc_waiter *w);
 
 bool keysrc_ready(const struct keysrc *k);
 /* Meaningful once ready: */
-bool keysrc_running(const struct keysrc *k);   /* the tenant's agent answered */
+/* The agent answered, and its socket is still there: a cached answer
+ * must not let a login into a tenant stopped since. */
+bool keysrc_running(const struct keysrc *k);
 const struct authkeys *keysrc_keys(const struct keysrc *k);
 
 #endif

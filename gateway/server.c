@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -131,19 +132,17 @@ static void srv_close_fds(int *fds, size_t n)
 	free(fds);
 }
 
-/* The fd an old configuration had for this slot and endpoint: taken over
- * (and marked so it is not closed with the old set). */
+/* A copy of the socket the old configuration had for this slot and
+ * endpoint: the same accept queue, so nothing waiting in it is lost, and
+ * the old set stays whole should the reload fail half-way. */
 static int srv_reuse(struct srv_slot *old, size_t n_old, const struct config_host *oldh,
 		     size_t slot, const struct endpoint *ep)
 {
 	if (!old || slot >= n_old)
 		return -1;
 	for (size_t e = 0; e < oldh->gateway.listen.n; e++)
-		if (old[slot].fds[e] >= 0 && !strcmp(oldh->gateway.listen.v[e].text, ep->text)) {
-			int fd = old[slot].fds[e];
-			old[slot].fds[e] = -1;
-			return fd;
-		}
+		if (old[slot].fds[e] >= 0 && !strcmp(oldh->gateway.listen.v[e].text, ep->text))
+			return fcntl(old[slot].fds[e], F_DUPFD_CLOEXEC, 3);
 	return -1;
 }
 

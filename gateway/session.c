@@ -85,6 +85,7 @@ void session_authenticated(struct gw_session *s)
 	s->authenticated = true;
 	s->tenant = s->auth.user;
 	s->state = SS_OPEN;
+	auth_done(s);
 	W.n_unauth--;
 	ev_timer_stop(W.loop, &s->grace);
 }
@@ -186,12 +187,26 @@ static void session_channels(struct gw_session *s)
 	}
 }
 
+/* libssh's error text, said plainly when it is just the client leaving. */
+static const char *session_why(struct gw_session *s, int status)
+{
+	const char *e = ssh_get_error(s->ssh);
+
+	if (!(status & SSH_CLOSED_ERROR) || !e || !e[0])
+		return "closed by the client";
+	if (strstr(e, "SSH_MSG_DISCONNECT"))
+		return "the client disconnected";
+	if (!strcmp(e, "Socket error: disconnected"))
+		return "the client went away";
+	return e;
+}
+
 static bool session_alive(struct gw_session *s)
 {
 	int st = ssh_get_status(s->ssh);
 
 	if (st & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
-		session_disconnect(s, st & SSH_CLOSED_ERROR ? ssh_get_error(s->ssh) : "closed by the client");
+		session_disconnect(s, session_why(s, st));
 		return false;
 	}
 	return s->state != SS_DEAD;
@@ -205,16 +220,22 @@ void session_settle(struct gw_session *s)
 	}
 	s->settling = true;
 	do {
+		uint64_t packets;
+
 		s->again = false;
 		if (s->state == SS_KEX)
 			session_kex(s);
-		if (s->state == SS_AUTH || s->state == SS_OPEN)
+		/* Requests reach us only through reading the socket: when it
+		 * woke us, or when libssh read it during a channel write. */
+		if ((s->state == SS_AUTH || s->state == SS_OPEN) && s->readable)
 			session_messages(s);
+		s->readable = false;
+		packets = s->rx.in_packets;
 		if (session_alive(s))
 			session_channels(s);
-		/* Writing to channels may have made libssh read and queue
-		 * more (it does while re-keying): look once more. */
-		if (s->state == SS_OPEN && s->channels && session_messages(s) > 0)
+		/* ssh_channel_write flushes with one non-blocking round of
+		 * packet handling: if that read packets, requests may wait. */
+		if (s->rx.in_packets != packets && s->state == SS_OPEN && session_messages(s) > 0)
 			s->again = true;
 	} while (s->again && session_alive(s));
 	s->settling = false;
@@ -233,6 +254,7 @@ static void session_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (revents & EV_READ)
 		s->spoke = true;
+	s->readable = true;
 	session_settle(s);
 }
 
@@ -282,9 +304,11 @@ void session_accept(int fd, const struct sockaddr_storage *peer, const struct so
 	/* Non-blocking before the first byte, and no callbacks to install:
 	 * every request comes through the message queue (see auth.h). */
 	ssh_set_blocking(s->ssh, 0);
+	ssh_set_counters(s->ssh, NULL, &s->rx);
 	ssh_set_auth_methods(s->ssh, SSH_AUTH_METHOD_PUBLICKEY | SSH_AUTH_METHOD_PASSWORD);
 	auth_init(s);
 	s->state = SS_KEX;
+	s->readable = true;
 	session_link(s);
 	ev_io_init(&s->io, session_io_cb, fd, EV_READ);
 	s->io.data = s;

@@ -49,6 +49,8 @@ struct gw_session {
 	struct gw_channel *channels;
 	unsigned n_channels;
 	bool spoke;                      /* the client has sent something */
+	bool readable;                   /* the socket woke us: read and handle requests */
+	struct ssh_counter_struct rx;    /* packets libssh has handled, whoever made it read */
 	bool settling;                   /* inside session_settle */
 	bool again;                      /* settle once more: more messages may wait */
 };

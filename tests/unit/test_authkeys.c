@@ -236,7 +236,7 @@ static void test_file(void **state)
 static void test_file_key_limit(void **state)
 {
 	size_t line = strlen(ED) + 1, n = AUTHKEYS_MAX_KEYS + 5;
-	char *text = malloc(line * n);
+	char *text = malloc(line * n + 1);
 	struct authkeys ks;
 	struct warned w = { 0 };
 
