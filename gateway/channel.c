@@ -889,13 +889,12 @@ static void chan_end_direct(struct gw_channel *c)
 /* Decided last, once nothing else will touch libssh in this settle: a
  * flush after the decision could otherwise leave every reader stopped
  * with nothing left to wake it. */
-void chan_watch_all(struct gw_channel *c)
+void chan_watch_all(struct gw_channel *c, bool backed_up)
 {
-	bool backed_up, in_wait;
+	bool in_wait;
 
 	if (c->dead || !c->ch || c->close_sent || c->client_closed)
 		return;
-	backed_up = ssh_get_poll_flags(c->s->ssh) & SSH_WRITE_PENDING;
 	in_wait = c->in_fd >= 0 && !c->in_done && (c->to_tenant.len || c->backlog);
 	if (c->running)
 		chan_watch(&c->in_io, in_wait);

@@ -119,8 +119,8 @@ void chan_request(struct gw_session *s, ssh_message m);
  * ready to be freed. Never called from a libssh callback. */
 bool chan_settle(struct gw_channel *c);
 /* Start or stop watching c's tenant fds, from the state libssh is in
- * now: the last thing a settle does. */
-void chan_watch_all(struct gw_channel *c);
+ * now (backed_up: bytes wait for the socket): the last thing a settle does. */
+void chan_watch_all(struct gw_channel *c, bool backed_up);
 /* Free c and everything it holds (its child gets a hang-up). */
 void chan_free(struct gw_channel *c);
 

@@ -87,25 +87,51 @@ int gw_addr_text(const struct sockaddr *sa, char *buf, size_t len)
 
 /* ---- listening sockets (master, root) ---- */
 
-static int srv_listen(const struct endpoint *ep)
+static socklen_t srv_sockaddr(const struct endpoint *ep, struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len;
-	int fd, one = 1;
-
+	memset(ss, 0, sizeof *ss);
 	if (ep->family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
 		in->sin_family = AF_INET;
 		in->sin_port = htons(ep->port);
 		memcpy(&in->sin_addr, ep->addr, 4);
-		len = sizeof *in;
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(ep->port);
-		memcpy(&in6->sin6_addr, ep->addr, 16);
-		len = sizeof *in6;
+		return sizeof *in;
 	}
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(ep->port);
+	memcpy(&in6->sin6_addr, ep->addr, 16);
+	return sizeof *in6;
+}
+
+/* SO_REUSEPORT lets any process of the same user join a port and take a
+ * share of its connections, a second gateway included. Before we take a
+ * port, make sure nobody has it: a plain bind fails if anyone listens. */
+static int srv_probe(const struct endpoint *ep)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = srv_sockaddr(ep, &ss);
+	int fd = socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r = 0;
+
+	if (fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ep->family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 && errno == EADDRINUSE) {
+		log_error("%s is already in use (another gateway or sshd?)", ep->text);
+		r = -1;
+	}
+	close(fd);
+	return r;
+}
+
+static int srv_listen(const struct endpoint *ep)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = srv_sockaddr(ep, &ss);
+	int fd, one = 1;
+
 	fd = socket(ep->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
@@ -162,6 +188,14 @@ static struct srv_slot *srv_make_slots(const struct config_host *h, size_t *n,
 
 	if (!slots)
 		return NULL;
+	for (size_t e = 0; e < ne; e++) {
+		int fd = srv_reuse(old, n_old, oldh, 0, &h->gateway.listen.v[e]);
+
+		if (fd >= 0)
+			close(fd);
+		else if (srv_probe(&h->gateway.listen.v[e]) < 0)
+			goto fail;
+	}
 	for (size_t i = 0; i < ns; i++) {
 		slots[i].fds = malloc(ne * sizeof(int));
 		if (!slots[i].fds)

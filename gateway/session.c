@@ -165,9 +165,21 @@ static void session_kex(struct gw_session *s)
 
 /* ---- settling ---- */
 
+/* Push out what libssh has buffered, and learn whether anything is left.
+ * ssh_get_poll_flags cannot tell: libssh asks for POLLOUT after every
+ * write, buffered bytes or not, and writes again only once a poll has
+ * seen the socket writable. ssh_blocking_flush with no timeout is that
+ * poll when bytes wait, and costs nothing when none do. */
+static void session_flush(struct gw_session *s)
+{
+	if (s->state == SS_DEAD)
+		return;
+	s->backed_up = ssh_blocking_flush(s->ssh, 0) != SSH_OK;
+}
+
 static void session_watch(struct gw_session *s)
 {
-	int want = EV_READ | (ssh_get_poll_flags(s->ssh) & SSH_WRITE_PENDING ? EV_WRITE : 0);
+	int want = EV_READ | (s->backed_up ? EV_WRITE : 0);
 
 	if ((s->io.events & (EV_READ | EV_WRITE)) == want && ev_is_active(&s->io))
 		return;
@@ -214,6 +226,8 @@ static bool session_alive(struct gw_session *s)
 
 void session_settle(struct gw_session *s)
 {
+	int passes = 0;
+
 	if (s->settling) {
 		s->again = true;
 		return;
@@ -226,25 +240,33 @@ void session_settle(struct gw_session *s)
 		if (s->state == SS_KEX)
 			session_kex(s);
 		/* Requests reach us only through reading the socket: when it
-		 * woke us, or when libssh read it during a channel write. */
+		 * woke us, or when libssh read it while we wrote. */
 		if ((s->state == SS_AUTH || s->state == SS_OPEN) && s->readable)
 			session_messages(s);
 		s->readable = false;
 		packets = s->rx.in_packets;
 		if (session_alive(s))
 			session_channels(s);
-		/* ssh_channel_write flushes with one non-blocking round of
-		 * packet handling: if that read packets, requests may wait. */
-		if (s->rx.in_packets != packets && s->state == SS_OPEN && session_messages(s) > 0)
+		session_flush(s);
+		/* Writing and flushing run a round of libssh's packet handling
+		 * too. Whatever it read (requests, a window adjust, the end of
+		 * a key re-exchange that held our writes back) calls for one
+		 * more pass: nothing else would wake us for it. */
+		if (s->rx.in_packets != packets && s->state != SS_DEAD) {
+			s->readable = true;
 			s->again = true;
-	} while (s->again && session_alive(s));
+		}
+	} while (s->again && session_alive(s) && ++passes < SESSION_PASSES);
 	s->settling = false;
 	if (!session_alive(s)) {
 		session_free(s);
 		return;
 	}
+	/* Out of passes with work left: carry on after the other sessions. */
+	if (s->again)
+		ev_feed_event(W.loop, &s->io, EV_READ);
 	for (struct gw_channel *c = s->channels; c; c = c->next)
-		chan_watch_all(c);
+		chan_watch_all(c, s->backed_up);
 	session_watch(s);
 }
 

@@ -19,6 +19,7 @@
 
 #define SESSION_MAX_CHANNELS 64
 #define SESSION_MSG_BURST 64       /* messages handled per wake-up */
+#define SESSION_PASSES 8           /* settle passes per wake-up */
 
 enum session_state {
 	SS_KEX,                          /* key exchange */
@@ -50,6 +51,7 @@ struct gw_session {
 	unsigned n_channels;
 	bool spoke;                      /* the client has sent something */
 	bool readable;                   /* the socket woke us: read and handle requests */
+	bool backed_up;                  /* libssh holds bytes the socket did not take */
 	struct ssh_counter_struct rx;    /* packets libssh has handled, whoever made it read */
 	bool settling;                   /* inside session_settle */
 	bool again;                      /* settle once more: more messages may wait */

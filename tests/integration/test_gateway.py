@@ -970,3 +970,14 @@ def test_a_crashed_worker_is_replaced(gw):
 def test_ipv6_listener(gw):
     r = gw.ssh("alice", "echo $SSH_CONNECTION", host="::1")
     assert r.returncode == 0 and r.stdout.startswith("::1 ")
+
+
+def test_a_port_already_taken_is_refused_not_shared(gw):
+    """SO_REUSEPORT would let a second gateway quietly take half the
+    connections of the first: it must refuse to start instead."""
+    second = subprocess.run([binary("fief-gateway"), "-c", str(gw.host_file)], capture_output=True,
+                            text=True, timeout=20)
+    assert second.returncode != 0
+    assert f"127.0.0.1:{gw.port} is already in use" in second.stderr
+    for _ in range(4):
+        assert gw.ssh("alice", "echo ok").stdout == "ok\n"
