@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	L.loop = ev_default_loop(EVFLAG_AUTO);
 	L.agent_gid = agent_group(L.host->gateway.user);
-	if (prepare_state() < 0 || cg_init(L.host->cgroup_parent) < 0 || control_start(&L) < 0)
+	if (prepare_state() < 0 || cg_init(L.host->cgroup_parent) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
 	ev_signal_init(&sig_int, on_stop_signal, SIGINT);
@@ -110,7 +110,9 @@ int main(int argc, char **argv)
 	routerlink_start(&L);            /* fief-router: hand over tenant tuns */
 	adopt_all(&L);                   /* (adopted tenants' tuns go to the router too) */
 	metrics_start(&L);
-	if (watch_start(&L) < 0)
+	/* launcher.sock appears last: whoever waits for it (fiefctl,
+	 * scripts, tests) finds every other listener already up. */
+	if (control_start(&L) < 0 || watch_start(&L) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_run(L.loop, 0);
 	log_info("%s", L.detach ? "detached from the running tenants" : "every tenant stopped");

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Sanitizer reports fail the test that made them (see sanitizers.py).
+from sanitizers import pytest_configure, pytest_unconfigure, sanitizer_reports  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("FIEF_BUILD", REPO / "build"))
 DISTROS = REPO / "build" / "distros"
