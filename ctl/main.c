@@ -165,7 +165,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl = { .host_path = "/etc/fief/fief.yaml" };
-	int c;
+	char **sub;
+	int c, n;
 
 	log_init("fiefctl", 0);
 	while ((c = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
@@ -180,10 +181,10 @@ int main(int argc, char **argv)
 		ctl_usage(stderr);
 		return ctl.json ? ctl_fail(&ctl, CTL_EXIT_USAGE, "no command") : CTL_EXIT_USAGE;
 	}
+	sub = argv + optind;
+	n = take_json(sub, argc - optind, &ctl.json);
 	for (const struct ctl_command *cmd = ctl_commands; cmd->name; cmd++)
-		if (!strcmp(cmd->name, argv[optind])) {
-			char **sub = argv + optind;
-			int n = take_json(sub, argc - optind, &ctl.json);
+		if (!strcmp(cmd->name, sub[0])) {
 			optind = 0;      /* each command parses its own options (0: a full getopt reset) */
 			return cmd->run(&ctl, n, sub);
 		}
