@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #define METRICS_MAX_REQ 4096
 #define METRICS_MAX_CONN 32
 #define METRICS_TIMEOUT 5.0
+#define METRICS_PEER_MAX (4u << 20)   /* bytes of text one peer may add */
 
 struct mconn {
 	struct launcher *L;
@@ -237,12 +240,24 @@ int metrics_start(struct launcher *L)
 	return 0;
 }
 
-/* Copy one peer's text into out, bounded in size and time. */
-static void metrics_peer(FILE *out, const char *path, long deadline_ms)
+static long metrics_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* Copy one peer's text into out, bounded in size and in total time: a
+ * peer that trickles bytes costs the scrape no more than one that is
+ * stuck. A peer cut short leaves a partial text: it is dropped whole. */
+static void metrics_peer(FILE *out, const char *path, long timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[65536];
-	size_t total = 0;
+	long deadline = metrics_now_ms() + timeout_ms;
+	size_t total = 0, cap = 65536;
+	char *buf = NULL;
+	bool complete = false;
 	int fd;
 
 	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path) >= (int)sizeof sa.sun_path)
@@ -250,21 +265,40 @@ static void metrics_peer(FILE *out, const char *path, long deadline_ms)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+	if ((connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) || !(buf = malloc(cap))) {
 		close(fd);
+		free(buf);
 		return;
 	}
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
+		long left = deadline - metrics_now_ms();
 		ssize_t n;
-		if (poll(&p, 1, (int)deadline_ms) <= 0)
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
-		n = read(fd, buf, sizeof buf);
-		if (n <= 0 || (total += (size_t)n) > (4u << 20))
+		if (total == cap) {
+			char *nb = cap < METRICS_PEER_MAX ? realloc(buf, cap * 2) : NULL;
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + total, cap - total);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			complete = n == 0;
 			break;
-		fwrite(buf, 1, (size_t)n, out);
+		}
+		total += (size_t)n;
 	}
 	close(fd);
+	if (complete && total)
+		fwrite(buf, 1, total, out);
+	else if (!complete)
+		log_warn("metrics: %s did not send its text within %ld ms; left out", path, timeout_ms);
+	free(buf);
 }
 
 /* Read the router's "stats" reply (key=value records) into a buffer. */
