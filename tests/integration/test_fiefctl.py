@@ -329,3 +329,21 @@ def test_daemon_not_running_json(testroot):
             assert r.returncode == 3 and r.stdout == "" and "the launcher is not running" in r.stderr
     finally:
         shutil.rmtree(h.base, ignore_errors=True)
+
+
+def test_bash_completion(host):
+    host.write_tenant("alice", tenant_yaml(20001))
+
+    def complete(*words):
+        script = (f"source {REPO}/conf/bash-completion/fiefctl\n"
+                  f"COMP_WORDS=(fiefctl -c {host.host_file} {' '.join(repr(w) for w in words)})\n"
+                  "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _fiefctl; echo \"${COMPREPLY[@]}\"")
+        return subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout.split()
+
+    assert "stats" in complete("") and "logs" in complete("")
+    for cmd in ("check", "list", "status", "stats", "logs", "reload", "stop", "start", "new", "schema"):
+        assert "--json" in complete(cmd, "--"), cmd
+        assert "--help" in complete(cmd, "--"), cmd
+    assert "--json" not in complete("enter", "--")
+    assert complete("status", "al") == ["alice"]
+    assert {"-n", "-f"} <= set(complete("logs", "-"))
