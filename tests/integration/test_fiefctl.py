@@ -337,7 +337,7 @@ def test_bash_completion(host):
     def complete(*words):
         script = (f"source {REPO}/conf/bash-completion/fiefctl\n"
                   f"COMP_WORDS=(fiefctl -c {host.host_file} {' '.join(repr(w) for w in words)})\n"
-                  "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _fiefctl; echo \"${COMPREPLY[@]}\"")
+                  "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _fiefctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
         return subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout.split()
 
     assert "stats" in complete("") and "logs" in complete("")
