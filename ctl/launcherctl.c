@@ -8,7 +8,6 @@
 #include "ctl.h"
 #include "records.h"
 
-#define field rec_get
 
 static void human_bytes(const char *v, char *buf, size_t len)
 {
@@ -48,12 +47,12 @@ static void table_row(const struct record *r, bool header)
 		       "RESTARTS", "MEMORY", "LIMIT", "PIDS", "CPU");
 		return;
 	}
-	human_bytes(field(r, "memory"), mem, sizeof mem);
-	human_bytes(field(r, "memory_limit"), lim, sizeof lim);
-	human_duration(field(r, "uptime"), up, sizeof up);
-	snprintf(cpu, sizeof cpu, "%.1fs", strtod(field(r, "cpu_usec"), NULL) / 1e6);
-	printf("%-20s %-9s %8s %8s %8s %9s %10s %6s %8s\n", field(r, "name"), field(r, "state"),
-	       field(r, "pid"), up, field(r, "restarts"), mem, lim, field(r, "pids"), cpu);
+	human_bytes(rec_get(r, "memory"), mem, sizeof mem);
+	human_bytes(rec_get(r, "memory_limit"), lim, sizeof lim);
+	human_duration(rec_get(r, "uptime"), up, sizeof up);
+	snprintf(cpu, sizeof cpu, "%.1fs", strtod(rec_get(r, "cpu_usec"), NULL) / 1e6);
+	printf("%-20s %-9s %8s %8s %8s %9s %10s %6s %8s\n", rec_get(r, "name"), rec_get(r, "state"),
+	       rec_get(r, "pid"), up, rec_get(r, "restarts"), mem, lim, rec_get(r, "pids"), cpu);
 }
 
 /* Print the tenant records of a reply; returns the exit code.

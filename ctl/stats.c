@@ -1,4 +1,4 @@
-/* fiefctl stats [NAME] [--json]: fief-router's counters, from its control
+/* fiefctl [--json] stats [NAME]: fief-router's counters, from its control
  * socket (state_dir/router-control.sock), as a table, as the details of
  * one tenant, or as JSON:
  *
@@ -23,8 +23,6 @@ static const char stats_help[] =
 	"--json: {\"router\": {...}, \"tenants\": [{\"name\", \"address\", \"out_bytes\", ...}]}.\n\n"
 	"Exit 0, 1 for an unknown tenant, 3 when fief-router is not running.";
 
-#define stats_rec record
-#define stats_get rec_get
 
 static void stats_human(const char *v, char *buf, size_t len)
 {
@@ -38,7 +36,7 @@ static void stats_human(const char *v, char *buf, size_t len)
 	snprintf(buf, len, *u == 'B' ? "%.0f%c" : "%.1f%c", b, *u);
 }
 
-static void stats_row(const struct stats_rec *r)
+static void stats_row(const struct record *r)
 {
 	char ob[16], ib[16];
 
@@ -47,16 +45,16 @@ static void stats_row(const struct stats_rec *r)
 		       "IN", "IN_PKTS", "DROPS");
 		return;
 	}
-	stats_human(stats_get(r, "out_bytes"), ob, sizeof ob);
-	stats_human(stats_get(r, "in_bytes"), ib, sizeof ib);
-	printf("%-20s %-15s %9s %10s %9s %10s %9s\n", stats_get(r, "name"), stats_get(r, "address"), ob,
-	       stats_get(r, "out_packets"), ib, stats_get(r, "in_packets"), stats_get(r, "drops"));
+	stats_human(rec_get(r, "out_bytes"), ob, sizeof ob);
+	stats_human(rec_get(r, "in_bytes"), ib, sizeof ib);
+	printf("%-20s %-15s %9s %10s %9s %10s %9s\n", rec_get(r, "name"), rec_get(r, "address"), ob,
+	       rec_get(r, "out_packets"), ib, rec_get(r, "in_packets"), rec_get(r, "drops"));
 }
 
 /* Print the reply; returns the exit code. */
 static int stats_show(struct ctl *ctl, char *reply, bool detail)
 {
-	struct stats_rec r;
+	struct record r;
 	char *save = NULL, *line = strtok_r(reply, "\n", &save);
 	int tenants = 0, routers = 0;
 
