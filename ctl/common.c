@@ -80,6 +80,8 @@ int ctl_request(struct ctl *ctl, const char *sock, const char *daemon, const cha
 	r = rec_request(path, req, CTL_REPLY_MAX, CTL_REPLY_TIMEOUT_MS, reply);
 	if (r == -EACCES || r == -EPERM)
 		return ctl_fail(ctl, CTL_EXIT_FAIL, "%s: %s (fiefctl needs root)", path, strerror(-r));
+	if (r == -EAGAIN)
+		return ctl_fail(ctl, CTL_EXIT_DAEMON, "%s is not answering (%s: its queue is full)", daemon, path);
 	if (r < 0)
 		return ctl_fail(ctl, CTL_EXIT_DAEMON, "%s is not running (%s: %s)", daemon, path, strerror(-r));
 	if (!**reply) {

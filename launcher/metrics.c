@@ -22,6 +22,7 @@
 #include "launcher.h"
 #include "log.h"
 #include "metrics.h"
+#include "records.h"
 
 #define METRICS_MAX_REQ 4096
 #define METRICS_MAX_CONN 32
@@ -301,36 +302,20 @@ static void metrics_peer(FILE *out, const char *path, long timeout_ms)
 	free(buf);
 }
 
-/* Read the router's "stats" reply (key=value records) into a buffer. */
+/* Read the router's "stats" reply (key=value records) into a buffer,
+ * within the peers' deadline; a reply cut short loses its last line. */
 static char *router_stats(struct launcher *L)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap);
-	int fd;
+	char path[108], *buf, *nl;
 
-	if (!buf || launcher_path(L, sa.sun_path, sizeof sa.sun_path, "router-control.sock") < 0 ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		free(buf);
+	if (launcher_path(L, path, sizeof path, "router-control.sock") < 0 ||
+	    rec_request(path, "stats\n", METRICS_PEER_MAX, METRICS_PEER_TIMEOUT_MS, &buf) < 0)
 		return NULL;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || send(fd, "stats\n", 6, MSG_NOSIGNAL) != 6) {
-		close(fd);
-		free(buf);
-		return NULL;
-	}
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-		if (poll(&p, 1, METRICS_PEER_TIMEOUT_MS) <= 0 || len + 1 >= cap)
-			break;
-		n = read(fd, buf + len, cap - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = 0;
+	nl = strrchr(buf, '\n');
+	if (nl)
+		nl[1] = 0;
+	else
+		buf[0] = 0;
 	return buf;
 }
 

@@ -170,14 +170,16 @@ int rec_request(const char *path, const char *req, size_t max, int timeout_ms, c
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = 0, cap = 65536;
-	long deadline = rec_now_ms() + 4L * timeout_ms;
+	long deadline = rec_now_ms() + timeout_ms;
 	size_t rlen = strlen(req);
 	char *buf;
 	int fd, err;
 
 	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path) >= (int)sizeof sa.sun_path)
 		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a peer whose backlog is full is "not answering" (EAGAIN),
+	 * not a reason to wait forever. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
@@ -195,7 +197,7 @@ int rec_request(const char *path, const char *req, size_t max, int timeout_ms, c
 		long left = deadline - rec_now_ms();
 		ssize_t n;
 
-		if (left <= 0 || poll(&p, 1, left < timeout_ms ? (int)left : timeout_ms) <= 0)
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
 		if (len + 1 == cap) {
 			char *nb = cap < max ? realloc(buf, cap * 2) : NULL;
@@ -205,6 +207,8 @@ int rec_request(const char *path, const char *req, size_t max, int timeout_ms, c
 			cap *= 2;
 		}
 		n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (n <= 0)
 			break;
 		len += (size_t)n;

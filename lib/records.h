@@ -38,9 +38,10 @@ void json_string(FILE *out, const char *s);
 void rec_json(FILE *out, const struct record *r, const char *skip);
 
 /* Connect to a unix stream socket, send req, read the whole reply (until
- * the peer closes, at most max bytes, each read waiting at most
- * timeout_ms, the whole at most 4 x timeout_ms). Returns 0 with a
- * NUL-terminated *reply, or -errno (connection refused, no such file...). */
+ * the peer closes, at most about max bytes, all within timeout_ms: what
+ * came by then is the reply). Never blocks past the deadline, not even in
+ * connect. Returns 0 with a NUL-terminated *reply, or -errno (ENOENT,
+ * ECONNREFUSED: nobody there; EAGAIN: its backlog is full). */
 int rec_request(const char *path, const char *req, size_t max, int timeout_ms, char **reply);
 
 #endif

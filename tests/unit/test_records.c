@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -169,6 +170,50 @@ static void test_request(void **state)
 	rmdir(dir);
 }
 
+/* A peer that never answers costs the deadline; one whose backlog is
+ * full is refused at once, not waited for. */
+static void test_request_bounded(void **state)
+{
+	char dir[] = "/tmp/fief-rec-XXXXXX", path[64], *reply = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timespec t0, t1;
+	int srv, fds[200], n = 0, r;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/s.sock", dir);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	srv = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(srv, 1), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rec_request(path, "list\n", 1 << 20, 200, &reply), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(reply, "");
+	free(reply);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 150 && ms < 1500);
+	/* fill the backlog (never accepted) */
+	while (n < 200) {
+		fds[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(fds[n], (struct sockaddr *)&sa, sizeof sa) < 0) {
+			close(fds[n]);
+			break;
+		}
+		n++;
+	}
+	assert_true(n < 200);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = rec_request(path, "list\n", 1 << 20, 5000, &reply);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(r, -EAGAIN);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	while (n > 0)
+		close(fds[--n]);
+	close(srv);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_record_json),
 		cmocka_unit_test(test_request),
+		cmocka_unit_test(test_request_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
