@@ -4,12 +4,14 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import subprocess
+import tempfile
 import threading
 import time
 
 from conftest import REPO, Host, binary, tenant_yaml, wait_for
+from test_router import http_get_size, start_tenants
+from test_router import net, rhost, upstream  # noqa: F401 (fixtures)
 
 
 def ctl(*args, input=None):
@@ -347,3 +349,20 @@ def test_bash_completion(host):
     assert "--json" not in complete("enter", "--")
     assert complete("status", "al") == ["alice"]
     assert {"-n", "-f"} <= set(complete("logs", "-"))
+
+
+def test_stats_json_against_the_router(rhost):
+    start_tenants(rhost, ("alice", 20001, "10.200.0.2"))
+    assert http_get_size(rhost, "alice", 100000)[0] == 100000     # traffic through the router
+    want = rhost.stats()
+    code, doc, _ = jctl("stats", host=rhost)
+    assert code == 0 and "kind" not in doc["router"] and doc["router"]
+    assert [t["name"] for t in doc["tenants"]] == sorted(want["tenants"])
+    alice = doc["tenants"][0]
+    assert alice["address"] == "10.200.0.2" and alice["out_packets"] >= want["tenants"]["alice"]["out_packets"] >= 1
+    assert alice["in_bytes"] >= want["tenants"]["alice"]["in_bytes"] >= 100000
+    code, doc, _ = jctl("stats", "alice", host=rhost, where="before")
+    assert code == 0 and [t["name"] for t in doc["tenants"]] == ["alice"]
+    r = rhost.ctl("stats")
+    assert r.stdout.split("\n")[0].split()[:2] == ["NAME", "ADDRESS"] and "alice" in r.stdout
+    assert_error(*jctl("stats", "nobody", host=rhost)[:2], 1)
