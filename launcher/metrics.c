@@ -319,32 +319,11 @@ static char *router_stats(struct launcher *L)
 	return buf;
 }
 
-/* The value of key in a record line (values of numbers need no decoding). */
-static unsigned long long rec_num(const char *line, const char *key)
-{
-	char pat[48];
-	const char *p;
-
-	snprintf(pat, sizeof pat, " %s=", key);
-	p = strstr(line, pat);
-	if (!p && !strncmp(line, pat + 1, strlen(pat + 1)))
-		p = line - 1;
-	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
-}
-
-static void rec_name(const char *line, char *name, size_t len)
-{
-	const char *p = strstr(line, " name=");
-
-	name[0] = 0;
-	if (p)
-		snprintf(name, len, "%.*s", (int)strcspn(p + 6, " \n"), p + 6);
-}
-
 /* Network counters per tenant, from fief-router's control socket. */
 static void metrics_router(FILE *out, struct launcher *L)
 {
-	char *stats = router_stats(L), *save = NULL, name[64];
+	char *stats = router_stats(L), *save = NULL;
+	struct record r;
 
 	if (!stats)
 		return;
@@ -352,22 +331,29 @@ static void metrics_router(FILE *out, struct launcher *L)
 	family(out, "fief_tenant_network_packets_total", "counter", "Packets through fief-router, per direction.");
 	family(out, "fief_tenant_network_drops_total", "counter", "Packets fief-router dropped, per reason.");
 	for (char *l = strtok_r(stats, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		if (!strstr(l, "kind=tenant"))
+		const char *name;
+
+		rec_parse(l, &r);
+		name = rec_get(&r, "name");
+		if (strcmp(rec_get(&r, "kind"), "tenant") || !value_is_tenant_name(name))
 			continue;
-		rec_name(l, name, sizeof name);
-		if (!value_is_tenant_name(name))
-			continue;
-		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"out\"} %llu\n", name, rec_num(l, "out_bytes"));
-		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"in\"} %llu\n", name, rec_num(l, "in_bytes"));
-		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"out\"} %llu\n", name, rec_num(l, "out_packets"));
-		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"in\"} %llu\n", name, rec_num(l, "in_packets"));
-		/* every drop_REASON=N field, whatever reasons the router has */
-		for (const char *p = strstr(l, " drop_"); p; p = strstr(p + 1, " drop_")) {
-			size_t n = strcspn(p + 6, "=");
-			if (n == 0 || n > 24 || p[6 + n] != '=')
+		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"out\"} %llu\n", name,
+			strtoull(rec_get(&r, "out_bytes"), NULL, 10));
+		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"in\"} %llu\n", name,
+			strtoull(rec_get(&r, "in_bytes"), NULL, 10));
+		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"out\"} %llu\n", name,
+			strtoull(rec_get(&r, "out_packets"), NULL, 10));
+		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"in\"} %llu\n", name,
+			strtoull(rec_get(&r, "in_packets"), NULL, 10));
+		/* every drop_REASON=N field, whatever reasons the router has; a
+		 * reason is a label value, so only [a-z0-9_] */
+		for (int i = 0; i < r.n; i++) {
+			const char *reason = r.key[i] + 5;
+			if (strncmp(r.key[i], "drop_", 5) || !*reason || strlen(reason) > 24 ||
+			    reason[strspn(reason, "abcdefghijklmnopqrstuvwxyz0123456789_")])
 				continue;
-			fprintf(out, "fief_tenant_network_drops_total{tenant=\"%s\",reason=\"%.*s\"} %llu\n",
-				name, (int)n, p + 6, strtoull(p + 7 + n, NULL, 10));
+			fprintf(out, "fief_tenant_network_drops_total{tenant=\"%s\",reason=\"%s\"} %llu\n",
+				name, reason, strtoull(r.val[i], NULL, 10));
 		}
 	}
 	free(stats);

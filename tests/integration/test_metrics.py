@@ -115,10 +115,14 @@ def gwm(testroot, keys, gw_user):
         h.start_gateway(os.environ.get("FIEF_BUILD"))
         yield h
     finally:
-        h.stop_gateway()
+        rc = h.stop_gateway()
+        gw_log = h.gw_log()
+        print("---- gateway log (last lines) ----\n" + "\n".join(gw_log.splitlines()[-40:]))
         h.stop_launcher()
         cleanup_cgroups(h)
         shutil.rmtree(base, ignore_errors=True)
+    assert rc == 0, gw_log[-3000:]
+    assert "Sanitizer" not in gw_log and "runtime error" not in gw_log, gw_log[-5000:]
 
 
 def samples(text):
