@@ -42,6 +42,8 @@ struct new_opts {
 	bool to_stdout, force;
 };
 
+static char new_key_error[600];      /* why a --key file was refused */
+
 /* Append the key lines of one public key file, each as a quoted item. */
 static int new_add_keys(FILE *out, const char *path)
 {
@@ -50,7 +52,8 @@ static int new_add_keys(FILE *out, const char *path)
 	int r = config_read_file(path, 64 * 1024, &buf, &len), n = 0;
 
 	if (r < 0) {
-		fprintf(stderr, "fiefctl: %s: %s\n", path, strerror(-r));
+		snprintf(new_key_error, sizeof new_key_error, "%s: %s", path, strerror(-r));
+		fprintf(stderr, "fiefctl: %s\n", new_key_error);
 		return -1;
 	}
 	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -60,7 +63,8 @@ static int new_add_keys(FILE *out, const char *path)
 		if (!ll || l[0] == '#')
 			continue;
 		if (strchr(l, '\'') || !strchr(l, ' ')) {
-			fprintf(stderr, "fiefctl: %s: not an OpenSSH public key line\n", path);
+			snprintf(new_key_error, sizeof new_key_error, "%s: not an OpenSSH public key line", path);
+			fprintf(stderr, "fiefctl: %s\n", new_key_error);
 			free(buf);
 			return -1;
 		}
@@ -68,8 +72,10 @@ static int new_add_keys(FILE *out, const char *path)
 		n++;
 	}
 	free(buf);
-	if (!n)
-		fprintf(stderr, "fiefctl: %s: no public key in it\n", path);
+	if (!n) {
+		snprintf(new_key_error, sizeof new_key_error, "%s: no public key in it", path);
+		fprintf(stderr, "fiefctl: %s\n", new_key_error);
+	}
 	return n ? 0 : -1;
 }
 
@@ -221,7 +227,7 @@ int ctl_new(struct ctl *ctl, int argc, char **argv)
 		free(text);
 		config_host_free(host);
 		if (ctl->json)
-			return ctl_fail(ctl, CTL_EXIT_FAIL, "not written: %s", msg[0] ? msg : "cannot read a --key file");
+			return ctl_fail(ctl, CTL_EXIT_FAIL, "not written: %s", msg[0] ? msg : new_key_error[0] ? new_key_error : "out of memory");
 		return CTL_EXIT_FAIL;
 	}
 	exists = access(path, F_OK) == 0;
