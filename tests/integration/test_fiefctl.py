@@ -234,7 +234,7 @@ def test_new_json(host, tmp_path):
     code, doc, _ = jctl("new", "wim", "--key", str(key), "--memory", "lots", host=host)
     assert_error(code, doc, 1)
     assert "limits.memory" in doc["error"] and not (host.tenants / "wim.yaml").exists()
-    (tmp_path / "bad.pub").write_text("not a key\n")
+    (tmp_path / "bad.pub").write_text("notakey\n")
     code, doc, _ = jctl("new", "wim", "--key", str(tmp_path / "bad.pub"), host=host)
     assert_error(code, doc, 1)
     assert doc["error"] == f"not written: {tmp_path}/bad.pub: not an OpenSSH public key line"
