@@ -669,14 +669,14 @@ int server_run(const char *host_path, struct config_host *host)
 	srv_libssh_logging();
 	if (privdrop_lookup(host->gateway.user, &M.user) < 0)
 		return DAEMON_EXIT_CONFIG;
-	/* Counters are not worth refusing logins over: without them, none. */
-	if (gwm_init() < 0 || gwm_serve(host->state_dir, M.user.gid) < 0)
-		log_warn("no gateway metrics");
 	if (hostkeys_load(host->gateway.host_keys_dir, &M.keys) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	M.slots = srv_make_slots(host, &M.n_slots, NULL, 0, NULL);
 	if (!M.slots)
 		return DAEMON_EXIT_SYSCALL;
+	/* Counters are not worth refusing logins over: without them, none. */
+	if (gwm_init() < 0 || gwm_serve(host->state_dir, M.user.gid) < 0)
+		log_warn("no gateway metrics");
 	srv_signals();
 	srv_spawn_all();
 	log_info("listening with %zu worker(s) on %zu endpoint(s)", M.n_slots, host->gateway.listen.n);
