@@ -28,6 +28,7 @@ def mhost(testroot):
              extra_host=f"metrics: {{ listen: '127.0.0.1:{port}' }}\n")
     h.metrics_url = f"http://127.0.0.1:{port}/metrics"
     h.start_launcher()
+    wait_for(lambda: listening(port), what="the metrics endpoint")   # opened after launcher.sock
     yield h
     h.stop_launcher()
     for p in h.cgroup_dirs():
@@ -36,6 +37,14 @@ def mhost(testroot):
                 d.rmdir()
         p.rmdir()
     shutil.rmtree(h.base, ignore_errors=True)
+
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
 
 
 def scrape(url):
@@ -108,6 +117,7 @@ def gwm(testroot, keys, gw_user):
     h.metrics_url = f"http://127.0.0.1:{port}/metrics"
     h.start_launcher()
     try:
+        wait_for(lambda: listening(port), what="the metrics endpoint")
         h.write_tenant("alice", tenant_file(21001, pubkey(keys, "alice")))
         h.write_tenant("bob", tenant_file(21002, pubkey(keys, "bob")))
         h.wait_state("alice", "running")
