@@ -42,7 +42,8 @@ static const char enter_usage[] =
 	"command. The arguments are quoted and run by the tenant's shell.\n"
 	"\n"
 	"Exit status: the command's, 128+N when signal N ended it, 255 when\n"
-	"fiefctl itself failed, 2 for a bad command line. Needs root.\n";
+	"fiefctl itself failed, 2 for a bad command line (and for --json:\n"
+	"a session has no JSON form). Needs root.\n";
 
 /* One direction of the relay: bytes read from `from` wait in buf until
  * `to` takes them. The child-facing fds are non-blocking, so a child that
@@ -578,6 +579,10 @@ int ctl_enter(struct ctl *ctl, int argc, char **argv)
 		fputs(enter_usage, stderr);
 		return CTL_EXIT_USAGE;
 	}
+	/* The session's bytes are the command's own: nothing to put in JSON. */
+	if (ctl->json)
+		return ctl_fail(ctl, CTL_EXIT_USAGE, "enter is interactive and has no --json output "
+				"(it relays the command's own stdout and stderr)");
 	if (!value_is_tenant_name(E.name)) {
 		fprintf(stderr, "fiefctl: '%s' is not a tenant name\n", E.name);
 		return CTL_EXIT_USAGE;

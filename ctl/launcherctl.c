@@ -1,158 +1,13 @@
 /* fiefctl list, status, stop, start, reload: requests to the launcher's
  * control socket, shown as an aligned table or as JSON. */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "ctl.h"
+#include "records.h"
 
-#define REPLY_MAX (16 * 1024 * 1024)
-#define MAX_FIELDS 32
-
-struct record {
-	char *key[MAX_FIELDS];
-	char *val[MAX_FIELDS];
-	int n;
-};
-
-/* Send one request line and read the whole reply. */
-static int launcher_request(struct ctl *ctl, const char *req, char **reply)
-{
-	struct config_errors errs;
-	struct config_host *h = config_host_load(ctl->host_path, &errs);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len = 0, cap = 65536;
-	char *buf;
-	int fd;
-
-	if (!h) {
-		config_errors_print(&errs, stderr);
-		return -1;
-	}
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/launcher.sock", h->state_dir);
-	config_host_free(h);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		fprintf(stderr, "fiefctl: the launcher is not running (%s: %s)\n", sa.sun_path,
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -CTL_EXIT_DAEMON;
-	}
-	if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 || !(buf = malloc(cap))) {
-		close(fd);
-		return -CTL_EXIT_DAEMON;
-	}
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-		if (poll(&p, 1, 30000) <= 0)
-			break;
-		if (len + 1 == cap) {
-			char *nb = cap < REPLY_MAX ? realloc(buf, cap * 2) : NULL;
-			if (!nb)
-				break;
-			buf = nb;
-			cap *= 2;
-		}
-		n = recv(fd, buf + len, cap - 1 - len, 0);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = 0;
-	*reply = buf;
-	return 0;
-}
-
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		unsigned v;
-		if (*s == '%' && sscanf(s + 1, "%2x", &v) == 1) {
-			*o++ = (char)v;
-			s += 2;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = 0;
-}
-
-/* Split one reply line into fields (in place). */
-static void parse_record(char *line, struct record *r)
-{
-	char *save = NULL;
-
-	r->n = 0;
-	for (char *f = strtok_r(line, " ", &save); f && r->n < MAX_FIELDS; f = strtok_r(NULL, " ", &save)) {
-		char *eq = strchr(f, '=');
-		if (!eq)
-			continue;
-		*eq = 0;
-		unescape(eq + 1);
-		r->key[r->n] = f;
-		r->val[r->n++] = eq + 1;
-	}
-}
-
-static const char *field(const struct record *r, const char *key)
-{
-	for (int i = 0; i < r->n; i++)
-		if (!strcmp(r->key[i], key))
-			return r->val[i];
-	return "";
-}
-
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
-static bool is_number(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
-static void json_record(const struct record *r)
-{
-	putchar('{');
-	for (int i = 0; i < r->n; i++) {
-		if (i)
-			putchar(',');
-		json_string(r->key[i]);
-		putchar(':');
-		if (is_number(r->val[i]) && strcmp(r->key[i], "name"))
-			fputs(r->val[i], stdout);
-		else
-			json_string(r->val[i]);
-	}
-	putchar('}');
-}
 
 static void human_bytes(const char *v, char *buf, size_t len)
 {
@@ -192,34 +47,44 @@ static void table_row(const struct record *r, bool header)
 		       "RESTARTS", "MEMORY", "LIMIT", "PIDS", "CPU");
 		return;
 	}
-	human_bytes(field(r, "memory"), mem, sizeof mem);
-	human_bytes(field(r, "memory_limit"), lim, sizeof lim);
-	human_duration(field(r, "uptime"), up, sizeof up);
-	snprintf(cpu, sizeof cpu, "%.1fs", strtod(field(r, "cpu_usec"), NULL) / 1e6);
-	printf("%-20s %-9s %8s %8s %8s %9s %10s %6s %8s\n", field(r, "name"), field(r, "state"),
-	       field(r, "pid"), up, field(r, "restarts"), mem, lim, field(r, "pids"), cpu);
+	human_bytes(rec_get(r, "memory"), mem, sizeof mem);
+	human_bytes(rec_get(r, "memory_limit"), lim, sizeof lim);
+	human_duration(rec_get(r, "uptime"), up, sizeof up);
+	snprintf(cpu, sizeof cpu, "%.1fs", strtod(rec_get(r, "cpu_usec"), NULL) / 1e6);
+	printf("%-20s %-9s %8s %8s %8s %9s %10s %6s %8s\n", rec_get(r, "name"), rec_get(r, "state"),
+	       rec_get(r, "pid"), up, rec_get(r, "restarts"), mem, lim, rec_get(r, "pids"), cpu);
 }
 
-/* Print the tenant records of a reply; returns the exit code. */
-static int show_reply(struct ctl *ctl, char *reply, bool detail)
+/* Print the tenant records of a reply; returns the exit code.
+ * JSON: list is an array of tenant objects, status one tenant object,
+ * stop/start/reload {"ok": true, "action": VERB, "name": NAME, "tenant": {...}}. */
+static int show_reply(struct ctl *ctl, const char *verb, char *reply)
 {
+	bool detail = strcmp(verb, "list") != 0, action = detail && strcmp(verb, "status") != 0;
 	struct record r;
 	char *save = NULL, *line = strtok_r(reply, "\n", &save);
 	bool first = true;
 
 	if (!line)
-		return fprintf(stderr, "fiefctl: empty reply from the launcher\n"), CTL_EXIT_DAEMON;
-	parse_record(line, &r);
-	if (strcmp(field(&r, "ok"), "1"))
-		return fprintf(stderr, "fiefctl: %s\n", field(&r, "error")), 1;
+		return ctl_fail(ctl, CTL_EXIT_DAEMON, "empty reply from the launcher");
+	rec_parse(line, &r);
+	if (strcmp(rec_get(&r, "ok"), "1"))
+		return ctl_fail(ctl, CTL_EXIT_FAIL, "%s", rec_get(&r, "error"));
 	if (ctl->json && !detail)
 		putchar('[');
 	for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		parse_record(line, &r);
+		rec_parse(line, &r);
 		if (ctl->json) {
 			if (!first && !detail)
 				putchar(',');
-			json_record(&r);
+			if (action) {
+				printf("{\"ok\":true,\"action\":\"%s\",\"name\":", verb);
+				json_string(stdout, rec_get(&r, "name"));
+				fputs(",\"tenant\":", stdout);
+			}
+			rec_json(stdout, &r, NULL);
+			if (action)
+				putchar('}');
 		} else if (detail) {
 			for (int i = 0; i < r.n; i++)
 				printf("%-17s %s\n", r.key[i], r.val[i]);
@@ -230,17 +95,30 @@ static int show_reply(struct ctl *ctl, char *reply, bool detail)
 		}
 		first = false;
 	}
+	if (ctl->json && detail && first)
+		return ctl_fail(ctl, CTL_EXIT_DAEMON, "the launcher's reply has no tenant record");
 	if (ctl->json)
 		puts(detail ? "" : "]");
 	return 0;
 }
 
 static const char *const launcher_verbs[][2] = {
-	{ "list", "usage: fiefctl [--json] list\n\nEvery tenant the launcher knows, with its state and usage." },
-	{ "status", "usage: fiefctl [--json] status NAME\n\nState, init pid, uptime, restarts, limits and cgroup usage of one tenant." },
-	{ "stop", "usage: fiefctl stop NAME\n\nStop a tenant and keep it stopped until `fiefctl start` or a change of its file." },
-	{ "start", "usage: fiefctl start NAME\n\nStart a stopped or failed tenant now." },
-	{ "reload", "usage: fiefctl reload NAME\n\nRead the tenant's file again and restart the tenant with it." },
+	{ "list", "usage: fiefctl [--json] list\n\nEvery tenant the launcher knows, with its state and usage.\n"
+		  "--json: an array of tenant objects (name, state, pid, uid, uptime, restarts,\n"
+		  "memory, memory_limit, cpu_usec, pids, ...).\n\n"
+		  "Exit 0, 3 when the launcher is not running." },
+	{ "status", "usage: fiefctl [--json] status NAME\n\nState, init pid, uptime, restarts, limits and cgroup usage of one tenant.\n"
+		    "--json: the tenant object, as in list.\n\n"
+		    "Exit 0, 1 when the launcher knows no such tenant, 3 when it is not running." },
+	{ "stop", "usage: fiefctl [--json] stop NAME\n\nStop a tenant and keep it stopped until `fiefctl start` or a change of its file.\n"
+		  "--json: {\"ok\": true, \"action\": \"stop\", \"name\", \"tenant\": {...}}.\n\n"
+		  "Exit 0, 1 for an unknown tenant, 3 when the launcher is not running." },
+	{ "start", "usage: fiefctl [--json] start NAME\n\nStart a stopped or failed tenant now.\n"
+		   "--json: {\"ok\": true, \"action\": \"start\", \"name\", \"tenant\": {...}}.\n\n"
+		   "Exit 0, 1 for an unknown tenant, 3 when the launcher is not running." },
+	{ "reload", "usage: fiefctl [--json] reload NAME\n\nRead the tenant's file again and restart the tenant with it.\n"
+		    "--json: {\"ok\": true, \"action\": \"reload\", \"name\", \"tenant\": {...}}.\n\n"
+		    "Exit 0, 1 for an unknown tenant, 3 when the launcher is not running." },
 };
 
 int ctl_launcher(struct ctl *ctl, int argc, char **argv)
@@ -255,17 +133,13 @@ int ctl_launcher(struct ctl *ctl, int argc, char **argv)
 			help = launcher_verbs[i][1];
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
 		return puts(help), 0;
-	if (argc > 1 && !strcmp(argv[argc - 1], "--json")) {
-		ctl->json = true;
-		argc--;
-	}
 	if (argc != (needs_name ? 2 : 1) || (needs_name && !value_is_tenant_name(argv[1])))
-		return fprintf(stderr, "%s\n", help), CTL_EXIT_USAGE;
+		return ctl_usage_error(ctl, help);
 	snprintf(req, sizeof req, "%s%s%s\n", verb, needs_name ? " " : "", needs_name ? argv[1] : "");
-	r = launcher_request(ctl, req, &reply);
-	if (r < 0)
-		return -r == CTL_EXIT_DAEMON ? CTL_EXIT_DAEMON : 1;
-	r = show_reply(ctl, reply, needs_name);
+	r = ctl_request(ctl, "launcher.sock", "the launcher", req, &reply);
+	if (r)
+		return r;
+	r = show_reply(ctl, verb, reply);
 	free(reply);
 	return r;
 }

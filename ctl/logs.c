@@ -12,25 +12,92 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "records.h"
 
 static const char logs_usage[] =
-	"usage: fiefctl logs NAME [LOG] [-n LINES] [-f]\n"
+	"usage: fiefctl [--json] logs NAME [LOG] [-n LINES] [-f]\n"
 	"\n"
 	"Print the end of a tenant's logs: LOG is an app or daemon name, or cron;\n"
-	"without LOG, every log of the tenant. -f follows, through rotations.\n";
+	"without LOG, every log of the tenant. -n: lines per log (default 20).\n"
+	"-f follows, through rotations.\n"
+	"\n"
+	"--json: one object per line of log, also with -f:\n"
+	"  {\"time\": \"2026-01-02T03:04:05+0000\" or null, \"tenant\": NAME, \"log\": LOG, \"text\": ...}\n"
+	"time is only known for fief's own lines (\"[fief TIME] ...\"); what apps\n"
+	"print is stored as it came, without a time.\n"
+	"\n"
+	"Exit 0, 1 when there is no such log, 2 on a bad command line.\n";
 
 #define LOGS_MAX 64
+#define LOGS_LINE_MAX 16384        /* --json: longer lines come in pieces */
 
 struct logfile {
 	char path[4096];
 	char name[64];
 	int fd;
 	ino_t ino;
+	char *line;                    /* --json: the line being read */
+	size_t line_len;
 };
 
-/* Print the last `lines` lines of fd and leave it at the end. */
-static void logs_tail(int fd, long lines)
+static const char *logs_tenant;
+static bool logs_json;
+
+/* "[fief 2026-01-02 03:04:05 +0000] ..." -> "2026-01-02T03:04:05+0000" */
+static bool logs_time(const char *s, size_t n, char *out, size_t len)
 {
+	char d[11], t[9], z[6];
+
+	if (n < 32 || strncmp(s, "[fief ", 6) || sscanf(s + 6, "%10s %8s %5[-+0-9]]", d, t, z) != 3 ||
+	    strlen(d) != 10 || strlen(t) != 8 || strlen(z) != 5)
+		return false;
+	snprintf(out, len, "%sT%s%s", d, t, z);
+	return true;
+}
+
+static void logs_json_line(struct logfile *l)
+{
+	char tm[40];
+
+	fputs("{\"time\":", stdout);
+	if (logs_time(l->line, l->line_len, tm, sizeof tm))
+		printf("\"%s\"", tm);
+	else
+		fputs("null", stdout);
+	fputs(",\"tenant\":", stdout);
+	json_string(stdout, logs_tenant);
+	fputs(",\"log\":", stdout);
+	json_string(stdout, l->name);
+	fputs(",\"text\":", stdout);
+	json_string_n(stdout, l->line, l->line_len);
+	puts("}");
+	l->line_len = 0;
+}
+
+/* Bytes of one log: as they are, or cut into lines for --json. */
+static void logs_out(struct logfile *l, const char *buf, size_t n)
+{
+	if (!logs_json) {
+		fwrite(buf, 1, n, stdout);
+		return;
+	}
+	if (!l->line && !(l->line = malloc(LOGS_LINE_MAX)))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			logs_json_line(l);
+			continue;
+		}
+		l->line[l->line_len++] = buf[i];
+		if (l->line_len == LOGS_LINE_MAX)
+			logs_json_line(l);
+	}
+}
+
+/* Print the last `lines` lines of fd and leave it at the end. */
+static void logs_tail(struct logfile *l, long lines)
+{
+	int fd = l->fd;
 	off_t end = lseek(fd, 0, SEEK_END), pos = end;
 	char buf[8192];
 	long seen = 0;
@@ -52,7 +119,7 @@ static void logs_tail(int fd, long lines)
 found:
 	lseek(fd, pos, SEEK_SET);
 	for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
-		fwrite(buf, 1, (size_t)n, stdout);
+		logs_out(l, buf, (size_t)n);
 	fflush(stdout);
 }
 
@@ -82,9 +149,9 @@ static void logs_follow_one(struct logfile *l, bool many)
 	ssize_t n;
 
 	while ((n = read(l->fd, buf, sizeof buf)) > 0) {
-		if (many)
+		if (many && !logs_json)
 			printf("%s| ", l->name);
-		fwrite(buf, 1, (size_t)n, stdout);
+		logs_out(l, buf, (size_t)n);
 	}
 	fflush(stdout);
 	if (stat(l->path, &st) == 0 && st.st_ino != l->ino) {
@@ -120,7 +187,6 @@ static int logs_collect(const char *dir, const char *only, struct logfile *ls, i
 int ctl_logs(struct ctl *ctl, int argc, char **argv)
 {
 	static struct logfile ls[LOGS_MAX];
-	struct config_errors errs;
 	struct config_host *host;
 	char dir[3800];
 	long lines = 20;
@@ -134,27 +200,31 @@ int ctl_logs(struct ctl *ctl, int argc, char **argv)
 		case 'n': lines = atol(optarg); break;
 		case 'f': follow = true; break;
 		case 'h': fputs(logs_usage, stdout); return 0;
-		default: fputs(logs_usage, stderr); return CTL_EXIT_USAGE;
+		default: return ctl_usage_error(ctl, logs_usage);
 		}
 	}
 	if (argc - optind < 1 || argc - optind > 2 || !value_is_tenant_name(argv[optind]) || lines < 0)
-		return fputs(logs_usage, stderr), CTL_EXIT_USAGE;
-	host = config_host_load(ctl->host_path, &errs);
+		return ctl_usage_error(ctl, logs_usage);
+	host = ctl_host(ctl);
 	if (!host)
-		return config_errors_print(&errs, stderr), 1;
+		return CTL_EXIT_FAIL;
 	snprintf(dir, sizeof dir, "%s/%s", host->log_dir, argv[optind]);
 	config_host_free(host);
+	logs_tenant = argv[optind];
+	logs_json = ctl->json;
 	n = logs_collect(dir, argv[optind + 1], ls, LOGS_MAX);
-	if (n <= 0) {
-		fprintf(stderr, "fiefctl: no %s%slog for tenant %s in %s\n", argv[optind + 1] ? argv[optind + 1] : "",
-			argv[optind + 1] ? " " : "", argv[optind], dir);
-		return 1;
-	}
+	if (n <= 0)
+		return ctl_fail(ctl, CTL_EXIT_FAIL, "no %s%slog for tenant %s in %s", argv[optind + 1] ? argv[optind + 1] : "",
+				argv[optind + 1] ? " " : "", argv[optind], dir);
 	for (int i = 0; i < n; i++) {
-		if (n > 1)
+		if (n > 1 && !logs_json)
 			printf("==> %s <==\n", ls[i].name);
-		logs_tail(ls[i].fd, lines);
+		logs_tail(&ls[i], lines);
+		/* without -f, a last line without its newline is still a line */
+		if (logs_json && !follow && ls[i].line_len)
+			logs_json_line(&ls[i]);
 	}
+	fflush(stdout);
 	while (follow) {
 		poll(NULL, 0, 250);
 		for (int i = 0; i < n; i++)

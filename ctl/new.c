@@ -15,6 +15,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "fsutil.h"
+#include "records.h"
 
 static const char new_usage[] =
 	"usage: fiefctl new NAME --key FILE [--key FILE...] [--uid UID|auto] [--distro D]\n"
@@ -24,7 +25,15 @@ static const char new_usage[] =
 	"Write tenants_dir/NAME.yaml for a new tenant. Each --key FILE adds the\n"
 	"public keys of an OpenSSH public key file. The file is checked like\n"
 	"`fiefctl check` before it is written; an existing tenant file is kept\n"
-	"unless --force. --stdout prints the file instead of writing it.\n";
+	"unless --force. --stdout prints the file instead of writing it.\n"
+	"Prints the path written.\n"
+	"\n"
+	"--json: {\"ok\": true, \"tenant\", \"path\", \"written\": bool, \"replaced\": bool,\n"
+	"\"uid\", \"distro\", \"memory\", \"cpu\", \"pids\", \"tmp\", \"address\", \"shell\",\n"
+	"\"keys\": N, \"text\": the file}; with --stdout, written is false.\n"
+	"\n"
+	"Exit 0, 1 when the options make an invalid file or the file exists,\n"
+	"2 on a bad command line.\n";
 
 struct new_opts {
 	const char *uid, *distro, *memory, *cpu, *pids, *tmp, *address, *shell;
@@ -32,6 +41,8 @@ struct new_opts {
 	int n_keys;
 	bool to_stdout, force;
 };
+
+static char new_key_error[600];      /* why a --key file was refused */
 
 /* Append the key lines of one public key file, each as a quoted item. */
 static int new_add_keys(FILE *out, const char *path)
@@ -41,7 +52,8 @@ static int new_add_keys(FILE *out, const char *path)
 	int r = config_read_file(path, 64 * 1024, &buf, &len), n = 0;
 
 	if (r < 0) {
-		fprintf(stderr, "fiefctl: %s: %s\n", path, strerror(-r));
+		snprintf(new_key_error, sizeof new_key_error, "%s: %s", path, strerror(-r));
+		fprintf(stderr, "fiefctl: %s\n", new_key_error);
 		return -1;
 	}
 	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -51,7 +63,8 @@ static int new_add_keys(FILE *out, const char *path)
 		if (!ll || l[0] == '#')
 			continue;
 		if (strchr(l, '\'') || !strchr(l, ' ')) {
-			fprintf(stderr, "fiefctl: %s: not an OpenSSH public key line\n", path);
+			snprintf(new_key_error, sizeof new_key_error, "%s: not an OpenSSH public key line", path);
+			fprintf(stderr, "fiefctl: %s\n", new_key_error);
 			free(buf);
 			return -1;
 		}
@@ -59,8 +72,10 @@ static int new_add_keys(FILE *out, const char *path)
 		n++;
 	}
 	free(buf);
-	if (!n)
-		fprintf(stderr, "fiefctl: %s: no public key in it\n", path);
+	if (!n) {
+		snprintf(new_key_error, sizeof new_key_error, "%s: no public key in it", path);
+		fprintf(stderr, "fiefctl: %s\n", new_key_error);
+	}
 	return n ? 0 : -1;
 }
 
@@ -94,7 +109,7 @@ static char *new_compose(const char *name, const struct new_opts *o, size_t *len
 	return text;
 }
 
-static int new_parse(int argc, char **argv, struct new_opts *o)
+static int new_parse(struct ctl *ctl, int argc, char **argv, struct new_opts *o)
 {
 	static const struct option opts[] = {
 		{ "key", required_argument, NULL, 'k' }, { "uid", required_argument, NULL, 'u' },
@@ -111,7 +126,7 @@ static int new_parse(int argc, char **argv, struct new_opts *o)
 		switch (c) {
 		case 'k':
 			if (o->n_keys == 16)
-				return fprintf(stderr, "fiefctl: at most 16 --key files\n"), CTL_EXIT_USAGE;
+				return ctl_fail(ctl, CTL_EXIT_USAGE, "at most 16 --key files");
 			o->keys[o->n_keys++] = optarg;
 			break;
 		case 'u': o->uid = optarg; break;
@@ -125,14 +140,55 @@ static int new_parse(int argc, char **argv, struct new_opts *o)
 		case 'o': o->to_stdout = true; break;
 		case 'f': o->force = true; break;
 		case 'h': fputs(new_usage, stdout); return -1;
-		default: fputs(new_usage, stderr); return CTL_EXIT_USAGE;
+		default: return ctl_usage_error(ctl, new_usage);
 		}
 	}
-	if (optind != argc - 1 || !o->n_keys) {
-		fputs(new_usage, stderr);
-		return CTL_EXIT_USAGE;
-	}
+	if (optind != argc - 1 || !o->n_keys)
+		return ctl_usage_error(ctl, new_usage);
 	return 0;
+}
+
+static void new_json_field(const char *key, const char *val)
+{
+	printf(",\"%s\":", key);
+	if (val)
+		json_string(stdout, val);
+	else
+		fputs("null", stdout);
+}
+
+/* --json: what was written, from the parsed tenant (defaults applied). */
+static void new_json(const struct config_tenant *t, const char *path, const char *text, size_t len,
+		     bool written, bool replaced, const struct new_opts *o)
+{
+	char num[32], addr[16];
+
+	fputs("{\"ok\":true", stdout);
+	new_json_field("tenant", t->name);
+	new_json_field("path", path);
+	printf(",\"written\":%s,\"replaced\":%s", written ? "true" : "false", replaced ? "true" : "false");
+	if (t->uid == CONFIG_UID_AUTO)
+		new_json_field("uid", "auto");
+	else
+		printf(",\"uid\":%lld", (long long)t->uid);
+	new_json_field("distro", t->distro);
+	printf(",\"memory\":%llu", (unsigned long long)t->limits.memory);
+	snprintf(num, sizeof num, "%lld.%03lld", (long long)(t->limits.cpu_millis / 1000),
+		 (long long)(t->limits.cpu_millis % 1000));
+	printf(",\"cpu\":%s,\"pids\":%lld,\"tmp\":%llu", num, (long long)t->limits.pids,
+	       (unsigned long long)t->limits.tmp);
+	if (t->network.has_address) {
+		ipv4_format(t->network.address, addr, sizeof addr);
+		new_json_field("address", addr);
+	} else {
+		new_json_field("address", NULL);
+	}
+	new_json_field("shell", t->ssh.shell);
+	printf(",\"keys\":%zu", t->ssh.authorized_keys.n);
+	fputs(",\"text\":", stdout);
+	json_string_n(stdout, text, len);
+	puts("}");
+	(void)o;
 }
 
 int ctl_new(struct ctl *ctl, int argc, char **argv)
@@ -143,43 +199,56 @@ int ctl_new(struct ctl *ctl, int argc, char **argv)
 	struct config_tenant *t;
 	char path[4096], *text;
 	size_t len;
-	int r = new_parse(argc, argv, &o);
+	int r = new_parse(ctl, argc, argv, &o);
 	const char *name;
+	bool exists;
 
 	if (r)
 		return r < 0 ? 0 : r;
 	name = argv[optind];
 	if (!value_is_tenant_name(name))
-		return fprintf(stderr, "fiefctl: '%s' is not a tenant name ([a-z][a-z0-9-]{0,31})\n", name), CTL_EXIT_USAGE;
-	host = config_host_load(ctl->host_path, &errs);
+		return ctl_fail(ctl, CTL_EXIT_USAGE, "'%s' is not a tenant name ([a-z][a-z0-9-]{0,31})", name);
+	host = ctl_host(ctl);
 	if (!host)
-		return config_errors_print(&errs, stderr), 1;
+		return CTL_EXIT_FAIL;
 	snprintf(path, sizeof path, "%s/%s.yaml", host->tenants_dir, name);
 	text = new_compose(name, &o, &len);
 	t = text ? config_tenant_parse(path, text, len, host, &errs) : NULL;
 	if (!t) {
 		/* The options made an invalid file: say which, in the file's words. */
-		if (text)
+		char msg[1024] = "", one[512];
+		if (text) {
 			config_errors_print(&errs, stderr);
+			for (size_t i = 0; i < errs.n; i++) {
+				config_error_format(&errs, i, one, sizeof one);
+				snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%s%s", i ? "; " : "", one);
+			}
+		}
 		free(text);
 		config_host_free(host);
-		return 1;
+		if (ctl->json)
+			return ctl_fail(ctl, CTL_EXIT_FAIL, "not written: %s", msg[0] ? msg : new_key_error[0] ? new_key_error : "out of memory");
+		return CTL_EXIT_FAIL;
 	}
-	config_tenant_free(t);
+	exists = access(path, F_OK) == 0;
 	if (o.to_stdout) {
-		fwrite(text, 1, len, stdout);
+		if (ctl->json)
+			new_json(t, path, text, len, false, false, &o);
+		else
+			fwrite(text, 1, len, stdout);
 		r = 0;
-	} else if (!o.force && access(path, F_OK) == 0) {
-		fprintf(stderr, "fiefctl: %s exists (use --force to replace it)\n", path);
-		r = 1;
+	} else if (!o.force && exists) {
+		r = ctl_fail(ctl, CTL_EXIT_FAIL, "%s exists (use --force to replace it)", path);
 	} else {
 		r = fs_write_atomic(path, text, len, 0644);
 		if (r < 0)
-			fprintf(stderr, "fiefctl: cannot write %s: %s\n", path, strerror(-r));
+			r = ctl_fail(ctl, CTL_EXIT_FAIL, "cannot write %s: %s", path, strerror(-r));
+		else if (ctl->json)
+			new_json(t, path, text, len, true, exists, &o), r = 0;
 		else
-			printf("%s\n", path);
-		r = r < 0 ? 1 : 0;
+			printf("%s\n", path), r = 0;
 	}
+	config_tenant_free(t);
 	free(text);
 	config_host_free(host);
 	return r;

@@ -24,6 +24,7 @@
 #include "gateway.h"
 #include "hostkeys.h"
 #include "log.h"
+#include "metrics.h"
 #include "privdrop.h"
 #include "ratelimit.h"
 #include "session.h"
@@ -381,9 +382,10 @@ static void wk_signals(void)
 
 /* Everything that needs root happens before the drop; the first byte from
  * the network is read after the seccomp filter is in place. */
-static __attribute__((noreturn)) void wk_main(size_t slot)
+static __attribute__((noreturn)) void wk_main(size_t slot, int metrics_row)
 {
 	ev_loop_fork(EV_DEFAULT);
+	gwm_worker_start(metrics_row);
 	ev_signal_stop(EV_DEFAULT, &M.hup);
 	ev_signal_stop(EV_DEFAULT, &M.term);
 	ev_signal_stop(EV_DEFAULT, &M.intr);
@@ -420,16 +422,18 @@ static __attribute__((noreturn)) void wk_main(size_t slot)
 
 static void srv_spawn(size_t slot)
 {
+	int row = gwm_proc_alloc();
 	pid_t pid = fork();
 
+	if (pid == 0)
+		wk_main(slot, row);
+	gwm_proc_started(row, pid > 0 ? pid : 0);
 	if (pid < 0) {
 		log_error_r(errno, "fork");
 		ev_timer_set(&M.slots[slot].respawn, 1.0, 0);
 		ev_timer_start(EV_DEFAULT, &M.slots[slot].respawn);
 		return;
 	}
-	if (pid == 0)
-		wk_main(slot);
 	M.slots[slot].pid = pid;
 	M.slots[slot].started = ev_now(EV_DEFAULT);
 }
@@ -504,6 +508,7 @@ static void srv_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
 	pid_t pid = w->rpid;
 
+	gwm_proc_reaped(pid);
 	if (!srv_forget_old(pid))
 		for (size_t i = 0; i < M.n_slots; i++)
 			if (M.slots[i].pid == pid) {
@@ -603,6 +608,7 @@ static void srv_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	M.user = user;
 	M.slots = slots;
 	M.n_slots = n;
+	gwm_serve(M.host->state_dir, M.user.gid);
 	srv_spawn_all();
 }
 
@@ -668,10 +674,14 @@ int server_run(const char *host_path, struct config_host *host)
 	M.slots = srv_make_slots(host, &M.n_slots, NULL, 0, NULL);
 	if (!M.slots)
 		return DAEMON_EXIT_SYSCALL;
+	/* Counters are not worth refusing logins over: without them, none. */
+	if (gwm_init() < 0 || gwm_serve(host->state_dir, M.user.gid) < 0)
+		log_warn("no gateway metrics");
 	srv_signals();
 	srv_spawn_all();
 	log_info("listening with %zu worker(s) on %zu endpoint(s)", M.n_slots, host->gateway.listen.n);
 	ev_run(EV_DEFAULT, 0);
+	gwm_serve_stop();
 	srv_free_slots(M.slots, M.n_slots, M.host->gateway.listen.n);
 	hostkeys_free(&M.keys);
 	config_host_free(M.host);

@@ -10,6 +10,7 @@
 #include "channel.h"
 #include "gateway.h"
 #include "log.h"
+#include "metrics.h"
 
 static unsigned session_last_id;
 
@@ -51,6 +52,11 @@ static void session_unlink(struct gw_session *s)
  * pointers to them. */
 static void session_free(struct gw_session *s)
 {
+	/* Counted once per connection: a login, or a failed one. */
+	if (s->authenticated)
+		gwm_session(s->tenant, -1);
+	else if (s->auth.failures)
+		gwm_login(s->auth.known ? s->auth.user : NULL, false);
 	while (s->channels)
 		chan_free(s->channels);
 	auth_free(s);
@@ -85,6 +91,8 @@ void session_authenticated(struct gw_session *s)
 	s->authenticated = true;
 	s->tenant = s->auth.user;
 	s->state = SS_OPEN;
+	gwm_login(s->tenant, true);
+	gwm_session(s->tenant, 1);
 	auth_done(s);
 	W.n_unauth--;
 	ev_timer_stop(W.loop, &s->grace);

@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +22,12 @@
 #include "launcher.h"
 #include "log.h"
 #include "metrics.h"
+#include "records.h"
 
 #define METRICS_MAX_REQ 4096
 #define METRICS_MAX_CONN 32
 #define METRICS_TIMEOUT 5.0
+#define METRICS_PEER_MAX (4u << 20)   /* bytes of text one peer may add */
 
 struct mconn {
 	struct launcher *L;
@@ -237,12 +241,24 @@ int metrics_start(struct launcher *L)
 	return 0;
 }
 
-/* Copy one peer's text into out, bounded in size and time. */
-static void metrics_peer(FILE *out, const char *path, long deadline_ms)
+static long metrics_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* Copy one peer's text into out, bounded in size and in total time: a
+ * peer that trickles bytes costs the scrape no more than one that is
+ * stuck. A peer cut short leaves a partial text: it is dropped whole. */
+static void metrics_peer(FILE *out, const char *path, long timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[65536];
-	size_t total = 0;
+	long deadline = metrics_now_ms() + timeout_ms;
+	size_t total = 0, cap = 65536;
+	char *buf = NULL;
+	bool complete = false;
 	int fd;
 
 	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path) >= (int)sizeof sa.sun_path)
@@ -250,82 +266,64 @@ static void metrics_peer(FILE *out, const char *path, long deadline_ms)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+	if ((connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) || !(buf = malloc(cap))) {
 		close(fd);
+		free(buf);
 		return;
 	}
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
+		long left = deadline - metrics_now_ms();
 		ssize_t n;
-		if (poll(&p, 1, (int)deadline_ms) <= 0)
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
-		n = read(fd, buf, sizeof buf);
-		if (n <= 0 || (total += (size_t)n) > (4u << 20))
+		if (total == cap) {
+			char *nb = cap < METRICS_PEER_MAX ? realloc(buf, cap * 2) : NULL;
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + total, cap - total);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			complete = n == 0;
 			break;
-		fwrite(buf, 1, (size_t)n, out);
+		}
+		total += (size_t)n;
 	}
 	close(fd);
+	if (complete && total)
+		fwrite(buf, 1, total, out);
+	else if (!complete)
+		log_warn("metrics: %s did not send its text within %ld ms; left out", path, timeout_ms);
+	free(buf);
 }
 
-/* Read the router's "stats" reply (key=value records) into a buffer. */
+/* Read the router's "stats" reply (key=value records) into a buffer,
+ * within the peers' deadline; a reply cut short loses its last line. */
 static char *router_stats(struct launcher *L)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap);
-	int fd;
+	char path[108], *buf, *nl;
 
-	if (!buf || launcher_path(L, sa.sun_path, sizeof sa.sun_path, "router-control.sock") < 0 ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		free(buf);
+	if (launcher_path(L, path, sizeof path, "router-control.sock") < 0 ||
+	    rec_request(path, "stats\n", METRICS_PEER_MAX, METRICS_PEER_TIMEOUT_MS, &buf) < 0)
 		return NULL;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || send(fd, "stats\n", 6, MSG_NOSIGNAL) != 6) {
-		close(fd);
-		free(buf);
-		return NULL;
-	}
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-		if (poll(&p, 1, METRICS_PEER_TIMEOUT_MS) <= 0 || len + 1 >= cap)
-			break;
-		n = read(fd, buf + len, cap - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = 0;
+	nl = strrchr(buf, '\n');
+	if (nl)
+		nl[1] = 0;
+	else
+		buf[0] = 0;
 	return buf;
-}
-
-/* The value of key in a record line (values of numbers need no decoding). */
-static unsigned long long rec_num(const char *line, const char *key)
-{
-	char pat[48];
-	const char *p;
-
-	snprintf(pat, sizeof pat, " %s=", key);
-	p = strstr(line, pat);
-	if (!p && !strncmp(line, pat + 1, strlen(pat + 1)))
-		p = line - 1;
-	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
-}
-
-static void rec_name(const char *line, char *name, size_t len)
-{
-	const char *p = strstr(line, " name=");
-
-	name[0] = 0;
-	if (p)
-		snprintf(name, len, "%.*s", (int)strcspn(p + 6, " \n"), p + 6);
 }
 
 /* Network counters per tenant, from fief-router's control socket. */
 static void metrics_router(FILE *out, struct launcher *L)
 {
-	char *stats = router_stats(L), *save = NULL, name[64];
+	char *stats = router_stats(L), *save = NULL;
+	struct record r;
 
 	if (!stats)
 		return;
@@ -333,22 +331,29 @@ static void metrics_router(FILE *out, struct launcher *L)
 	family(out, "fief_tenant_network_packets_total", "counter", "Packets through fief-router, per direction.");
 	family(out, "fief_tenant_network_drops_total", "counter", "Packets fief-router dropped, per reason.");
 	for (char *l = strtok_r(stats, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		if (!strstr(l, "kind=tenant"))
+		const char *name;
+
+		rec_parse(l, &r);
+		name = rec_get(&r, "name");
+		if (strcmp(rec_get(&r, "kind"), "tenant") || !value_is_tenant_name(name))
 			continue;
-		rec_name(l, name, sizeof name);
-		if (!value_is_tenant_name(name))
-			continue;
-		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"out\"} %llu\n", name, rec_num(l, "out_bytes"));
-		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"in\"} %llu\n", name, rec_num(l, "in_bytes"));
-		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"out\"} %llu\n", name, rec_num(l, "out_packets"));
-		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"in\"} %llu\n", name, rec_num(l, "in_packets"));
-		/* every drop_REASON=N field, whatever reasons the router has */
-		for (const char *p = strstr(l, " drop_"); p; p = strstr(p + 1, " drop_")) {
-			size_t n = strcspn(p + 6, "=");
-			if (n == 0 || n > 24 || p[6 + n] != '=')
+		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"out\"} %llu\n", name,
+			strtoull(rec_get(&r, "out_bytes"), NULL, 10));
+		fprintf(out, "fief_tenant_network_bytes_total{tenant=\"%s\",direction=\"in\"} %llu\n", name,
+			strtoull(rec_get(&r, "in_bytes"), NULL, 10));
+		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"out\"} %llu\n", name,
+			strtoull(rec_get(&r, "out_packets"), NULL, 10));
+		fprintf(out, "fief_tenant_network_packets_total{tenant=\"%s\",direction=\"in\"} %llu\n", name,
+			strtoull(rec_get(&r, "in_packets"), NULL, 10));
+		/* every drop_REASON=N field, whatever reasons the router has; a
+		 * reason is a label value, so only [a-z0-9_] */
+		for (int i = 0; i < r.n; i++) {
+			const char *reason = r.key[i] + 5;
+			if (strncmp(r.key[i], "drop_", 5) || !*reason || strlen(reason) > 24 ||
+			    reason[strspn(reason, "abcdefghijklmnopqrstuvwxyz0123456789_")])
 				continue;
-			fprintf(out, "fief_tenant_network_drops_total{tenant=\"%s\",reason=\"%.*s\"} %llu\n",
-				name, (int)n, p + 6, strtoull(p + 7 + n, NULL, 10));
+			fprintf(out, "fief_tenant_network_drops_total{tenant=\"%s\",reason=\"%s\"} %llu\n",
+				name, reason, strtoull(r.val[i], NULL, 10));
 		}
 	}
 	free(stats);

@@ -1,8 +1,13 @@
 """The Prometheus endpoint: scraped, and checked with promtool."""
+import os
+import pwd
 import shutil
+import signal
 import socket
+import stat
 import subprocess
 import tempfile
+import time
 import urllib.request
 
 import pytest
@@ -23,6 +28,7 @@ def mhost(testroot):
              extra_host=f"metrics: {{ listen: '127.0.0.1:{port}' }}\n")
     h.metrics_url = f"http://127.0.0.1:{port}/metrics"
     h.start_launcher()
+    wait_for(lambda: listening(port), what="the metrics endpoint")   # opened after launcher.sock
     yield h
     h.stop_launcher()
     for p in h.cgroup_dirs():
@@ -31,6 +37,14 @@ def mhost(testroot):
                 d.rmdir()
         p.rmdir()
     shutil.rmtree(h.base, ignore_errors=True)
+
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
 
 
 def scrape(url):
@@ -82,3 +96,160 @@ def test_peer_daemons_add_their_samples(mhost):
     assert "fief_test_total 7" in scrape(mhost.metrics_url)
     srv.close()
     os.unlink(path)
+
+
+# ------------------------------------------------------- the gateway's series
+
+from test_gateway import GwHost, cleanup_cgroups, pubkey, tenant_file  # noqa: E402
+from test_gateway import gw_user, keys  # noqa: E402,F401 (fixtures)
+
+INTRUDER = "mallory-zq7"          # a name no tenant has: must never become a label
+
+
+@pytest.fixture
+def gwm(testroot, keys, gw_user):
+    base = tempfile.mkdtemp(prefix="fief-gwm-")
+    os.chmod(base, 0o755)
+    h = GwHost(base, testroot, keys)
+    port = free_port()
+    h.host_text += f"metrics: {{ listen: '127.0.0.1:{port}' }}\n"
+    h.write_host_file()
+    h.metrics_url = f"http://127.0.0.1:{port}/metrics"
+    h.start_launcher()
+    try:
+        wait_for(lambda: listening(port), what="the metrics endpoint")
+        h.write_tenant("alice", tenant_file(21001, pubkey(keys, "alice")))
+        h.write_tenant("bob", tenant_file(21002, pubkey(keys, "bob")))
+        h.wait_state("alice", "running")
+        h.wait_state("bob", "running")
+        h.start_gateway(os.environ.get("FIEF_BUILD"))
+        yield h
+    finally:
+        rc = h.stop_gateway()
+        gw_log = h.gw_log()
+        print("---- gateway log (last lines) ----\n" + "\n".join(gw_log.splitlines()[-40:]))
+        h.stop_launcher()
+        cleanup_cgroups(h)
+        shutil.rmtree(base, ignore_errors=True)
+    assert rc == 0, gw_log[-3000:]
+    assert "Sanitizer" not in gw_log and "runtime error" not in gw_log, gw_log[-5000:]
+
+
+def samples(text):
+    """{'name{labels}': value} of every sample; duplicates fail."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            assert key not in out, "duplicate series " + key
+            out[key] = float(value)
+    return out
+
+
+def gw_value(url, series):
+    return samples(scrape(url)).get(series)
+
+
+def promtool(text):
+    if shutil.which("promtool"):
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_gateway_logins_and_sessions(gwm):
+    ok_a = 'fief_gateway_logins_total{tenant="alice",result="ok"}'
+    failed_a = 'fief_gateway_logins_total{tenant="alice",result="failed"}'
+    unknown = 'fief_gateway_logins_total{tenant="_unknown",result="failed"}'
+    open_a = 'fief_gateway_ssh_sessions{tenant="alice"}'
+    sock = gwm.state / "metrics" / "gateway.sock"
+    st = sock.stat()
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660 and st.st_uid == 0
+    assert st.st_gid == pwd.getpwnam(gwm.gateway_opts.get("user", "fief-gw-test")).pw_gid
+
+    assert gwm.ssh("alice", "echo in").stdout == "in\n"            # a good login
+    r = gwm.ssh("alice", "echo in", key="bob")                       # a wrong key
+    assert r.returncode == 255
+    r = gwm.ssh(INTRUDER, "echo in", key="alice")                    # no such tenant
+    assert r.returncode == 255
+    wait_for(lambda: gw_value(gwm.metrics_url, unknown) == 1 and gw_value(gwm.metrics_url, failed_a) == 1,
+          what="the failures counted")
+    text = scrape(gwm.metrics_url)
+    s = samples(text)
+    assert s[ok_a] == 1 and s[failed_a] == 1 and s[unknown] == 1 and s[open_a] == 0
+    assert not any(k.startswith("fief_gateway_") and 'tenant="bob"' in k for k in s)   # no login tried yet
+    assert INTRUDER not in text and "mallory" not in text
+    assert text.count("# TYPE fief_gateway_logins_total counter") == 1
+    assert text.count("# TYPE fief_gateway_ssh_sessions gauge") == 1
+    promtool(text)
+
+    # an open connection is a session until it closes
+    c = gwm.paramiko("alice")
+    try:
+        wait_for(lambda: gw_value(gwm.metrics_url, open_a) == 1, what="one open session")
+        assert gw_value(gwm.metrics_url, ok_a) == 2
+    finally:
+        c.close()
+    wait_for(lambda: gw_value(gwm.metrics_url, open_a) == 0, what="the session closed")
+
+    # SIGHUP: a new generation of workers, the same counters
+    gwm.reload_gateway()
+    assert gw_value(gwm.metrics_url, ok_a) == 2 and gw_value(gwm.metrics_url, unknown) == 1
+    assert gwm.ssh("alice", "true").returncode == 0
+    wait_for(lambda: gw_value(gwm.metrics_url, ok_a) == 3, what="a login after the reload")
+
+    # a worker killed with sessions open: the master forgets them
+    c = gwm.paramiko("alice")
+    try:
+        wait_for(lambda: gw_value(gwm.metrics_url, open_a) == 1, what="one open session")
+        mark = len(gwm.gw_log())
+        for w in gwm.worker_pids():
+            os.kill(w, signal.SIGKILL)
+        gwm.wait_workers(2, since=mark)
+        wait_for(lambda: gw_value(gwm.metrics_url, open_a) == 0, what="the killed worker's session forgotten")
+    finally:
+        c.close()
+    promtool(scrape(gwm.metrics_url))
+
+    # a gateway restart starts from zero; stopping removes the socket
+    started = gw_value(gwm.metrics_url, "fief_gateway_start_time_seconds")
+    assert gwm.stop_gateway() == 0
+    assert not sock.exists()
+    assert "fief_gateway_" not in scrape(gwm.metrics_url)
+    time.sleep(1.1)
+    mark = len(gwm.gw_log())
+    gwm.start_gateway(os.environ.get("FIEF_BUILD"))
+    gwm.wait_workers(2, since=mark)
+    s = samples(scrape(gwm.metrics_url))
+    assert s[unknown] == 0 and ok_a not in s and s["fief_gateway_start_time_seconds"] > started
+
+
+def test_stuck_peer_does_not_hold_the_scrape(mhost):
+    """A peer that accepts and never writes (or trickles) costs one deadline,
+    and its half text is left out."""
+    import threading
+    path = mhost.state / "metrics" / "stuck.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(4)
+    conns = []
+
+    def serve():
+        for _ in range(2):
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(c)
+            c.sendall(b"# TYPE fief_half_total counter\nfief_half_to")   # then nothing
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        text = scrape(mhost.metrics_url)
+        assert time.monotonic() - t0 < 2.0
+        assert "fief_half" not in text and "fief_tenants 0" in text
+    finally:
+        srv.close()
+        for c in conns:
+            c.close()
+        os.unlink(path)

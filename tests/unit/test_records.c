@@ -1,0 +1,230 @@
+/* Unit tests for lib/records: the key=value reply records of the control
+ * sockets, JSON strings (escapes, UTF-8 repair), records as JSON, and one
+ * request over a real unix socket. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "records.h"
+
+/* What a writer puts in a FILE, as a string (freed by the caller). */
+#define CAPTURE(text, stmt)                                                \
+	do {                                                               \
+		size_t len_;                                               \
+		FILE *out = open_memstream(&(text), &len_);                \
+		assert_non_null(out);                                      \
+		stmt;                                                      \
+		fclose(out);                                               \
+	} while (0)
+
+static void test_unescape(void **state)
+{
+	char a[] = "a%20b%3Dc%25d", b[] = "100%", c[] = "%zz%4", d[] = "%e2%82%ac";
+
+	rec_unescape(a);
+	assert_string_equal(a, "a b=c%d");
+	rec_unescape(b);                       /* a lone % stays */
+	assert_string_equal(b, "100%");
+	rec_unescape(c);                       /* not hex, or cut short: kept */
+	assert_string_equal(c, "%zz%4");
+	rec_unescape(d);
+	assert_string_equal(d, "\xe2\x82\xac");
+}
+
+static void test_parse(void **state)
+{
+	char line[] = "ok=1 name=alice  junk =skipped last_error=no%20such%20file empty=\n";
+	struct record r;
+
+	rec_parse(line, &r);
+	assert_int_equal(r.n, 4);
+	assert_string_equal(rec_get(&r, "ok"), "1");
+	assert_string_equal(rec_get(&r, "name"), "alice");
+	assert_string_equal(rec_get(&r, "last_error"), "no such file");
+	assert_string_equal(rec_get(&r, "empty"), "");
+	assert_string_equal(rec_get(&r, "junk"), "");     /* absent: "" */
+	assert_string_equal(rec_get(&r, "missing"), "");
+}
+
+static void test_parse_bounded(void **state)
+{
+	char line[REC_MAX_FIELDS * 16 + 64] = "";
+	struct record r;
+
+	for (int i = 0; i < REC_MAX_FIELDS + 10; i++)
+		snprintf(line + strlen(line), sizeof line - strlen(line), "k%d=%d ", i, i);
+	rec_parse(line, &r);
+	assert_int_equal(r.n, REC_MAX_FIELDS);
+	assert_string_equal(r.key[REC_MAX_FIELDS - 1], "k47");
+}
+
+static void test_is_number(void **state)
+{
+	assert_true(rec_is_number("0"));
+	assert_true(rec_is_number("18446744073709551615"));
+	assert_false(rec_is_number(""));
+	assert_false(rec_is_number("007"));              /* not JSON */
+	assert_false(rec_is_number("-1"));
+	assert_false(rec_is_number("1.5"));
+	assert_false(rec_is_number("123456789012345678901"));
+}
+
+static void test_json_string(void **state)
+{
+	static const struct { const char *in; const char *want; } rows[] = {
+		{ "plain", "\"plain\"" },
+		{ "q\"b\\", "\"q\\\"b\\\\\"" },
+		{ "a\nb\tc\x01\x7f", "\"a\\nb\\tc\\u0001\\u007f\"" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82\"" },
+		{ "bad \xff byte", "\"bad \\ufffd byte\"" },
+		{ "cut \xe2\x82", "\"cut \\ufffd\\ufffd\"" },
+		{ "overlong \xc0\xaf", "\"overlong \\ufffd\\ufffd\"" },
+		{ "surrogate \xed\xa0\x80", "\"surrogate \\ufffd\\ufffd\\ufffd\"" },
+		{ "big \xf4\x90\x80\x80", "\"big \\ufffd\\ufffd\\ufffd\\ufffd\"" },
+	};
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		char *text = NULL;
+		CAPTURE(text, json_string(out, rows[i].in));
+		if (strcmp(text, rows[i].want))
+			print_message("    row %zu: %s\n", i, text);
+		assert_string_equal(text, rows[i].want);
+		free(text);
+	}
+	/* with a length: NUL bytes are data */
+	char *text = NULL;
+	CAPTURE(text, json_string_n(out, "a\0b", 3));
+	assert_string_equal(text, "\"a\\u0000b\"");
+	free(text);
+}
+
+static void test_record_json(void **state)
+{
+	char line[] = "kind=tenant name=123 pid=42 memory=007 state=running msg=a%22b";
+	struct record r;
+	char *text = NULL;
+
+	rec_parse(line, &r);
+	CAPTURE(text, rec_json(out, &r, "kind"));
+	/* "name" stays a string even when it looks like a number */
+	assert_string_equal(text, "{\"name\":\"123\",\"pid\":42,\"memory\":\"007\",\"state\":\"running\",\"msg\":\"a\\\"b\"}");
+	free(text);
+	CAPTURE(text, rec_json(out, &r, NULL));
+	assert_true(!strncmp(text, "{\"kind\":\"tenant\",", 17));
+	free(text);
+}
+
+static void test_request(void **state)
+{
+	char dir[] = "/tmp/fief-rec-XXXXXX", path[64], *reply = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int srv, status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/s.sock", dir);
+	/* nobody there */
+	assert_int_equal(rec_request(path, "list\n", 1 << 20, 1000, &reply), -ENOENT);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	srv = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(srv >= 0);
+	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(srv, 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* one connection: echo the request back in a record, in pieces */
+		char req[64] = "", big[200000];
+		int c = accept(srv, NULL, NULL);
+		ssize_t n = c >= 0 ? read(c, req, sizeof req - 1) : -1;
+		if (n <= 0)
+			_exit(1);
+		req[strcspn(req, "\n")] = 0;
+		dprintf(c, "ok=1\nreq=%s\n", req);
+		memset(big, 'x', sizeof big);
+		big[sizeof big - 1] = '\n';
+		if (write(c, big, sizeof big) != (ssize_t)sizeof big)
+			_exit(1);
+		_exit(0);
+	}
+	close(srv);
+	assert_int_equal(rec_request(path, "status alice\n", 1 << 20, 5000, &reply), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_true(!strncmp(reply, "ok=1\nreq=status alice\n", 22));
+	assert_int_equal(strlen(reply), 22 + 200000);          /* the whole reply, past the first buffer */
+	free(reply);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* A peer that never answers costs the deadline; one whose backlog is
+ * full is refused at once, not waited for. */
+static void test_request_bounded(void **state)
+{
+	char dir[] = "/tmp/fief-rec-XXXXXX", path[64], *reply = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timespec t0, t1;
+	int srv, fds[200], n = 0, r;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/s.sock", dir);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	srv = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(srv, 1), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rec_request(path, "list\n", 1 << 20, 200, &reply), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(reply, "");
+	free(reply);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 150 && ms < 1500);
+	/* fill the backlog (never accepted) */
+	while (n < 200) {
+		fds[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(fds[n], (struct sockaddr *)&sa, sizeof sa) < 0) {
+			close(fds[n]);
+			break;
+		}
+		n++;
+	}
+	assert_true(n < 200);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = rec_request(path, "list\n", 1 << 20, 5000, &reply);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(r, -EAGAIN);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	while (n > 0)
+		close(fds[--n]);
+	close(srv);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unescape),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_parse_bounded),
+		cmocka_unit_test(test_is_number),
+		cmocka_unit_test(test_json_string),
+		cmocka_unit_test(test_record_json),
+		cmocka_unit_test(test_request),
+		cmocka_unit_test(test_request_bounded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
