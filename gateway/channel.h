@@ -34,7 +34,7 @@
 #define CHAN_MAX_ENV 64             /* env requests kept per channel */
 #define CHAN_MAX_HELD 16            /* requests waiting behind a start */
 #define CHAN_AGENT_TIMEOUT 15.0     /* seconds for the agent to start a session */
-#define CHAN_AGENT_TRIES 12         /* attempts while the agent is busy (about 4 s) */
+#define CHAN_AGENT_TRIES 34         /* attempts while the agent is busy (about 15 s) */
 #define CHAN_PIPE_SIZE (1024 * 1024) /* capacity asked for the stdio pipes */
 #define CHAN_PTY_CHUNK 2048         /* a pty read this long may have more behind it */
 #define CHAN_PTY_QUIET 0.1          /* after the exit: output still on its way */
