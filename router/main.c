@@ -145,8 +145,11 @@ static int router_setup(struct nat_state *nat)
 	int fd;
 
 	fd = tun_open(h->router.device, err, sizeof err);
-	if (fd < 0 || tun_configure(h->router.device, h->router.address.addr, h->router.address.prefix,
-				    0, TUN_MTU, err, sizeof err) < 0) {
+	if (fd < 0 || (h->router.has_address6 && tun_prepare6(h->router.device, err, sizeof err) < 0) ||
+	    tun_configure(h->router.device, h->router.address.addr, h->router.address.prefix,
+			  0, TUN_MTU, err, sizeof err) < 0 ||
+	    (h->router.has_address6 && tun_configure6(h->router.device, h->router.address6.addr,
+						      h->router.address6.prefix, false, err, sizeof err) < 0)) {
 		log_error("%s", err);
 		if (fd >= 0)
 			close(fd);
