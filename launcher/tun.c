@@ -120,6 +120,11 @@ out:
 	return r;
 }
 
+int tun_set_queue_limit(int fd, int bytes)
+{
+	return ioctl(fd, TUNSETSNDBUF, &bytes) < 0 ? -errno : 0;
+}
+
 int tun_check_fd(int fd)
 {
 	struct ifreq ifr;

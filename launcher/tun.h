@@ -40,6 +40,12 @@ int tun_configure6(const char *name, const uint8_t addr[16], int prefix, bool de
  * socket). 0 or -errno (-EPROTOTYPE: not such a tun). */
 int tun_check_fd(int fd);
 
+/* What a writer of fd may have in flight inside the kernel (the skbs it
+ * wrote that the stack behind the device has not consumed yet): beyond
+ * it, a non-blocking write fails with EAGAIN instead of queueing. The
+ * default is unbounded. 0 or -errno. */
+int tun_set_queue_limit(int fd, int bytes);
+
 /* In the tenant's fresh network namespace, before /dev is replaced:
  * create "eth0" with the tenant's address/32, the router as its peer and
  * default gateway; with network.address6 also that address/128 and an

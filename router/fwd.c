@@ -32,8 +32,12 @@
 #define FWD_HASH_SIZE 4096           /* address buckets; chains beyond that */
 #define FWD_MIN_BURST (2.0 * 65536)  /* a bucket must hold two GSO packets */
 #ifndef FWD_SPIN
-#define FWD_SPIN 50e-6               /* seconds of polling after the last packet */
+#define FWD_SPIN 0.0                 /* seconds of polling after the last packet (off: see below) */
 #endif
+/* Bytes of the router's packets a device may hold before a write to it
+ * fails (EAGAIN) and the packet is dropped as "full": about 32 GSO
+ * packets, or the kernel's whole backlog of small ones. */
+#define FWD_DEVICE_QUEUE (2 << 20)
 
 const char *const rt_drop_names[DROP_MAX] = {
 	"spoof", "fw_out", "fw_in", "no_route", "malformed", "ipv6_off", "mtu", "full", "rate", "error",
@@ -225,10 +229,14 @@ static void fwd_from_tenant(struct router *R, struct rt_tenant *t, size_t len)
 /* ---- reading ---- */
 
 /* Latency: a reply usually comes back within tens of microseconds, and
- * being woken from epoll_wait for it costs about as much again. So after
- * traffic the loop keeps polling (an idle watcher makes libev poll with a
- * zero timeout) for FWD_SPIN, then sleeps. Under load the loop is busy
- * anyway; an idle router does not spin at all. */
+ * being woken from epoll_wait for it costs about as much again. With
+ * FWD_SPIN > 0, after traffic the loop keeps polling (an idle watcher
+ * makes libev poll with a zero timeout) for that long, then sleeps.
+ * Measured on 2 vCPUs (bench/router-vs-veth, docs/benchmarks.md), 50 us
+ * of spinning made request/response latency worse (p50 109 us against
+ * 80 us without) and cost 0.16 core per 10 Gbit/s: the spinning router
+ * takes the CPU the two endpoints need. So it is off; on a host with
+ * cores to spare it may pay. */
 static void fwd_spin_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct router *R = w->data;
@@ -239,6 +247,8 @@ static void fwd_spin_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 static void fwd_activity(struct router *R)
 {
+	if (FWD_SPIN <= 0)
+		return;
 	R->last_packet = ev_time();
 	if (!ev_is_active(&R->spin_w))
 		ev_idle_start(R->loop, &R->spin_w);
@@ -418,6 +428,8 @@ static int fwd_check_new(struct router *R, const char *name, uint32_t addr, cons
 	}
 	if ((r = tun_check_fd(fd)) < 0)
 		return snprintf(err, errlen, "not a tun with a vnet header: %s", strerror(-r)), r;
+	if ((r = tun_set_queue_limit(fd, FWD_DEVICE_QUEUE)) < 0)
+		log_warn_r(r, "%s: cannot bound its queue (TUNSETSNDBUF)", name);
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		return r = -errno, snprintf(err, errlen, "O_NONBLOCK: %s", strerror(-r)), r;
 	return 0;
@@ -485,6 +497,8 @@ int fwd_init(struct router *R, int host_fd)
 	if (fcntl(host_fd, F_SETFL, fcntl(host_fd, F_GETFL) | O_NONBLOCK) < 0)
 		return -errno;
 	R->host_fd = host_fd;
+	if ((r = tun_set_queue_limit(host_fd, FWD_DEVICE_QUEUE)) < 0)
+		log_warn_r(r, "%s: cannot bound its queue (TUNSETSNDBUF)", R->host->router.device);
 	ev_idle_init(&R->spin_w, fwd_spin_cb);
 	R->spin_w.data = R;
 	ev_io_init(&R->host_io, fwd_host_cb, host_fd, EV_READ);

@@ -619,6 +619,41 @@ def test_flooding_tenant_does_not_stop_another(rhost):
     assert busy < max(10 * quiet, 10.0)
 
 
+def test_congested_way_out_keeps_every_tenant(rhost, upstream):
+    """The way out is far slower than a tenant sends (a 20 Mbit/s token
+    bucket with a deep queue on the outer veth) while it floods: the router
+    keeps forwarding without blocking (the kernel queues and drops behind
+    it: IP receive takes the skbs off the router's account, so its own
+    device bound, and drop_full, only come into play when the stack behind
+    a device lags in taking packets at all), answers its control socket,
+    detaches no tenant, and both tenants move data once it clears."""
+    start_tenants(rhost, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
+    outer = rhost.net.outer
+    sh("ip", "netns", "exec", outer, "tc", "qdisc", "add", "dev", "up0", "root", "tbf", "rate", "20mbit",
+       "burst", "64kb", "limit", "64mb")
+    try:
+        pid = rhost.status("alice")["pid"]
+        flood = subprocess.Popen(["nsenter", "-t", str(pid), "-n", "/usr/bin/python3", "-c", FLOOD,
+                                  UP_IP, "9", "3"], stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            st = rhost.stats()
+            assert time.monotonic() - t0 < 1.0, "the control socket answers during the flood"
+            assert set(st["tenants"]) == {"alice", "bob"}
+        finally:
+            sent = int(flood.communicate(timeout=30)[0].strip() or 0)
+        a = rhost.tstats("alice")
+        print(f"alice sent {sent} datagrams: out {a['out_packets']}, drops {a['drops']} (full {a['drop_full']})")
+        assert a["out_packets"] > 1000 and a["drop_error"] == 0
+    finally:
+        sh("ip", "netns", "exec", outer, "tc", "qdisc", "del", "dev", "up0", "root")
+    assert set(rhost.stats()["tenants"]) == {"alice", "bob"}
+    assert wait_for(lambda: http_get_size(rhost, "alice", 100_000)[0] == 100_000, timeout=20,
+                    what="alice's transfer after the congestion")
+    assert http_get_size(rhost, "bob", 100_000)[0] == 100_000
+
+
 def test_rate_limit_holds_outbound(testroot, net, upstream):
     h = make_rhost(testroot, net)
     try:
