@@ -346,7 +346,7 @@ static void fwd_host_cb(struct ev_loop *loop, ev_io *w, int revents)
 			ev_break(loop, EVBREAK_ALL);
 			return;
 		}
-		R->host_c.in_bytes += (uint64_t)n;
+		R->host_c.in_bytes += (uint64_t)n > PACKET_VNET_LEN ? (uint64_t)n - PACKET_VNET_LEN : 0;
 		R->host_c.in_packets++;
 		fwd_from_host(R, (size_t)n);
 	}
