@@ -702,6 +702,8 @@ def test_ipv6_tenant_reaches_upstream_through_nat(rhost6, upstream):
     assert "default dev eth0" in sh("nsenter", "-t", str(pid), "-n", "ip", "-6", "route").stdout
     assert rhost6.tstats("alice")["address6"] == ALICE6
     assert "address6" not in rhost6.tstats("carol")
+    j = json.loads(rhost6.ctl("stats", "alice", "--json").stdout)
+    assert j["tenants"][0]["address6"] == ALICE6 and j["router"]["address6"] == f"{ROUTER6}/64"
     # a tenant without address6 keeps IPv4 only
     carol = rhost6.status("carol")["pid"]
     assert "inet6" not in sh("nsenter", "-t", str(carol), "-n", "ip", "-6", "-o", "addr", "show",
