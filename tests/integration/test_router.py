@@ -126,6 +126,17 @@ except OSError as e:
 print(got)
 """
 
+# Run in a tenant's network namespace: answer one TCP connection on
+# [ADDR]:PORT with a tiny HTTP reply and print what came (bounded).
+LISTEN6 = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); s.settimeout(20)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+c, _ = s.accept(); c.settimeout(10)
+print(c.recv(4096).decode(errors="replace"))
+c.sendall(b"HTTP/1.0 200 OK\r\n\r\nhello6"); c.close()
+"""
+
 # Run in a tenant's network namespace: blast UDP for `seconds` (bounded).
 FLOOD = r"""
 import socket, sys, time
@@ -772,5 +783,22 @@ def test_ipv6_rule_order_and_families(testroot, net, upstream):
         assert h.tstats("bob")["drop_fw_out"] >= 1 and h.tstats("alice")["drop_fw_out"] == 0
         # an IPv6 rule never decides an IPv4 packet: bob's IPv4 passes rule 3
         assert get_in(h, "bob", UP_IP, 5000) == 5000
+        # tenant to tenant over IPv6, forwarded by the router itself: out-rule 4
+        # and in-rule 1 allow bob to reach alice
+        apid = h.status("alice")["pid"]
+        srv = subprocess.Popen(["nsenter", "-t", str(apid), "-n", "/usr/bin/python3", "-c", LISTEN6, ALICE6, "7000"],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: "7000" in sh("nsenter", "-t", str(apid), "-n", "ss", "-Hltn").stdout,
+                     what="alice listening on IPv6")
+            before = h.tstats("alice")["in_packets"]
+            r = h.netns_run("bob", GET, ALICE6, "7000", "0", "5")
+            assert r.stdout.strip() == str(len(b"hello6")), (r.stderr, h.tstats("alice"), h.tstats("bob"))
+            assert "GET /bytes/0" in srv.communicate(timeout=10)[0]
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+                srv.wait(10)
+        assert h.tstats("alice")["in_packets"] > before and h.tstats("bob")["drop_no_route"] == 0
     finally:
         assert teardown_rhost(h) == 0
