@@ -30,6 +30,8 @@ struct rl_entry {
 	struct tenant *t;
 	char name[40];
 	uint32_t addr;
+	bool has6;
+	uint8_t addr6[16];
 	uint64_t rate;
 	struct rl_entry *next;
 };
@@ -100,7 +102,7 @@ static void rl_disconnect(const char *why)
 
 static int rl_send(const struct rl_op *op)
 {
-	char msg[128], addr[16];
+	char msg[192], addr[16], addr6[48] = "";
 	struct rl_entry *e;
 
 	if (!op->add) {
@@ -112,7 +114,11 @@ static int rl_send(const struct rl_op *op)
 	if (!e || e->t->tun_fd < 0)
 		return 0;                /* gone since it was queued */
 	ipv4_format(e->addr, addr, sizeof addr);
-	snprintf(msg, sizeof msg, "add %s %s %llu", e->name, addr, (unsigned long long)e->rate);
+	if (e->has6) {
+		addr6[0] = ' ';
+		ipv6_format(e->addr6, addr6 + 1, sizeof addr6 - 1);
+	}
+	snprintf(msg, sizeof msg, "add %s %s %llu%s", e->name, addr, (unsigned long long)e->rate, addr6);
 	return fdpass_send(rl.fd, msg, strlen(msg), &e->t->tun_fd, 1);
 }
 
@@ -221,6 +227,8 @@ void routerlink_tenant_tun(struct tenant *t, int fd)
 		rl.entries = e;
 	}
 	e->addr = t->cfg->network.address;
+	e->has6 = t->cfg->network.has_address6 && rl.L->host->router.has_address6;
+	memcpy(e->addr6, t->cfg->network.address6, 16);
 	e->rate = t->cfg->network.rate_limit;
 	log_debug("%s: tun received", t->name);
 	if (rl.fd >= 0) {

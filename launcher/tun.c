@@ -10,6 +10,7 @@
 #include <net/if.h>              /* before the linux/ headers, which then skip struct ifreq */
 #include <linux/if_tun.h>
 #include <linux/route.h>
+#include <linux/ipv6_route.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,6 +120,11 @@ out:
 	return r;
 }
 
+int tun_set_queue_limit(int fd, int bytes)
+{
+	return ioctl(fd, TUNSETSNDBUF, &bytes) < 0 ? -errno : 0;
+}
+
 int tun_check_fd(int fd)
 {
 	struct ifreq ifr;
@@ -133,6 +139,82 @@ int tun_check_fd(int fd)
 	if (ioctl(fd, TUNGETVNETHDRSZ, &hdr) < 0)
 		return -errno;
 	return hdr == PACKET_VNET_LEN ? 0 : -EPROTOTYPE;
+}
+
+/* One of the device's IPv6 sysctls; 0 or -errno. */
+static int tun_sysctl6(const char *name, const char *key, const char *val)
+{
+	char path[128];
+	int fd, r = 0;
+
+	snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/%s", name, key);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* The kernel's struct in6_ifreq (linux/ipv6.h clashes with netinet/in.h). */
+struct tun_in6_ifreq {
+	struct in6_addr addr;
+	uint32_t prefixlen;
+	int ifindex;
+};
+
+int tun_prepare6(const char *name, char *err, size_t errlen)
+{
+	int r;
+
+	/* Only the address we give it: no link-local address (addr_gen_mode
+	 * 1), so no router solicitations or MLD reports from one; no router
+	 * advertisements taken. Before the device goes up. */
+	if ((r = tun_sysctl6(name, "disable_ipv6", "0")) < 0 ||
+	    (r = tun_sysctl6(name, "addr_gen_mode", "1")) < 0 ||
+	    (r = tun_sysctl6(name, "accept_ra", "0")) < 0)
+		return tun_fail(err, errlen, -r, "IPv6 settings of", name);
+	return 0;
+}
+
+int tun_configure6(const char *name, const uint8_t addr[16], int prefix, bool default_route,
+		   char *err, size_t errlen)
+{
+	struct tun_in6_ifreq ifr6;
+	struct in6_rtmsg rt;
+	int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0), idx = (int)if_nametoindex(name), r = -1;
+
+	if (s < 0)
+		return tun_fail(err, errlen, errno, "IPv6 socket to configure", name);
+	if (idx <= 0) {
+		tun_fail(err, errlen, errno, "find", name);
+		goto out;
+	}
+	memset(&ifr6, 0, sizeof ifr6);
+	memcpy(&ifr6.addr, addr, 16);
+	ifr6.prefixlen = (uint32_t)prefix;
+	ifr6.ifindex = idx;
+	if (ioctl(s, SIOCSIFADDR, &ifr6) < 0) {
+		tun_fail(err, errlen, errno, "set the IPv6 address of", name);
+		goto out;
+	}
+	if (default_route) {
+		/* ::/0 on the point-to-point device: the router is its only peer. */
+		memset(&rt, 0, sizeof rt);
+		rt.rtmsg_dst_len = 0;
+		rt.rtmsg_metric = 1;
+		rt.rtmsg_flags = RTF_UP;
+		rt.rtmsg_ifindex = idx;
+		if (ioctl(s, SIOCADDRT, &rt) < 0) {
+			tun_fail(err, errlen, errno, "add the IPv6 default route via", name);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	close(s);
+	return r;
 }
 
 /* The default route of the tenant: everything goes to the router. */
@@ -157,8 +239,9 @@ static int tun_default_route(const char *name, uint32_t gw, char *err, size_t er
 	return r;
 }
 
-/* Tenants get IPv4 only: without this the kernel would give eth0 a
- * link-local address and send router solicitations the router drops. */
+/* Tenants without an IPv6 address get IPv4 only: without this the kernel
+ * would give eth0 a link-local address and send router solicitations the
+ * router drops. */
 static void tun_no_ipv6(const char *name)
 {
 	char path[128];
@@ -181,15 +264,23 @@ int tun_tenant_setup(const struct config_host *h, const struct config_tenant *c,
 
 	if (!h->router.enabled || !c->network.has_address)
 		return -2;
+	bool six = c->network.has_address6 && h->router.has_address6;
+
 	fd = tun_open(TUN_TENANT_IFNAME, err, errlen);
 	if (fd < 0)
 		return -1;
-	tun_no_ipv6(TUN_TENANT_IFNAME);
+	if (!six)
+		tun_no_ipv6(TUN_TENANT_IFNAME);
+	else if (tun_prepare6(TUN_TENANT_IFNAME, err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
 	/* address/32 with the router as the point-to-point peer: the kernel
 	 * adds the route to the router, and the default route goes via it. */
 	if (tun_configure(TUN_TENANT_IFNAME, c->network.address, 32, h->router.address.addr,
 			  TUN_MTU, err, errlen) < 0 ||
-	    tun_default_route(TUN_TENANT_IFNAME, h->router.address.addr, err, errlen) < 0) {
+	    tun_default_route(TUN_TENANT_IFNAME, h->router.address.addr, err, errlen) < 0 ||
+	    (six && tun_configure6(TUN_TENANT_IFNAME, c->network.address6, 128, true, err, errlen) < 0)) {
 		close(fd);
 		return -1;
 	}

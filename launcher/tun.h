@@ -5,6 +5,7 @@
 #ifndef FIEF_TUN_H
 #define FIEF_TUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,13 +27,29 @@ int tun_open(const char *name, char *err, size_t errlen);
 int tun_configure(const char *name, uint32_t addr, int prefix, uint32_t peer, int mtu,
 		  char *err, size_t errlen);
 
+/* Before `name` goes up: IPv6 on, but no link-local address and no
+ * router advertisements. 0, or -1 with err. */
+int tun_prepare6(const char *name, char *err, size_t errlen);
+
+/* Add IPv6 address addr/prefix to the (up) device `name`, and with
+ * default_route a ::/0 route through it. 0, or -1 with err. */
+int tun_configure6(const char *name, const uint8_t addr[16], int prefix, bool default_route,
+		   char *err, size_t errlen);
+
 /* Check that fd is a tun in the mode above (for fds that came over a
  * socket). 0 or -errno (-EPROTOTYPE: not such a tun). */
 int tun_check_fd(int fd);
 
+/* What a writer of fd may have in flight inside the kernel (the skbs it
+ * wrote that the stack behind the device has not consumed yet): beyond
+ * it, a non-blocking write fails with EAGAIN instead of queueing. The
+ * default is unbounded. 0 or -errno. */
+int tun_set_queue_limit(int fd, int bytes);
+
 /* In the tenant's fresh network namespace, before /dev is replaced:
  * create "eth0" with the tenant's address/32, the router as its peer and
- * default gateway, IPv6 off. Returns the tun fd, -2 when the tenant has no
+ * default gateway; with network.address6 also that address/128 and an
+ * IPv6 default route, otherwise IPv6 off. Returns the tun fd, -2 when the tenant has no
  * network (no address, or the router is disabled), -1 with err on error. */
 int tun_tenant_setup(const struct config_host *h, const struct config_tenant *c,
 		     char *err, size_t errlen);

@@ -35,6 +35,8 @@ enum ktype {
 	K_WORKERS,      /* integer or "auto" (0) */
 	K_CIDR,
 	K_IPV4,
+	K_CIDR6,
+	K_IPV6,
 	K_ENDPOINT,
 	K_APPTYPE,
 	K_PWHASH,
@@ -95,6 +97,7 @@ static const struct ckey ssh_keys[] = {
 
 static const struct ckey network_keys[] = {
 	{ "address", K_IPV4, OFF(struct config_tenant, network.address), .set_off = SET(struct config_tenant, network.has_address), .pos_off = OFF(struct config_tenant, network.line) + 1, .doc = "the tenant's IPv4 address inside the router subnet; absent = loopback only" },
+	{ "address6", K_IPV6, OFF(struct config_tenant, network.address6), .set_off = SET(struct config_tenant, network.has_address6), .pos_off = OFF(struct config_tenant, network.line6) + 1, .doc = "the tenant's IPv6 address inside router.address6 (needs address too); absent = IPv4 only" },
 	{ "rate_limit", K_SIZE, OFF(struct config_tenant, network.rate_limit), "0", 0, 1LL << 40, .doc = "bytes per second in each direction, 0 = unlimited" },
 	{ NULL }
 };
@@ -176,6 +179,7 @@ static const struct ckey router_keys[] = {
 	{ "enabled", K_BOOL, OFF(struct config_host, router.enabled), "true", .doc = "run tenant networking" },
 	{ "device", K_IFNAME, OFF(struct config_host, router.device), "fief0", .doc = "host tun device" },
 	{ "address", K_CIDR, OFF(struct config_host, router.address), "10.200.0.1/16", .pos_off = OFF(struct config_host, router.address_line) + 1, .doc = "router address and tenant subnet" },
+	{ "address6", K_CIDR6, OFF(struct config_host, router.address6), .set_off = SET(struct config_host, router.has_address6), .pos_off = OFF(struct config_host, router.address6_line) + 1, .doc = "router IPv6 address and tenant IPv6 subnet (/64 to /120); absent = IPv4 only" },
 	{ "nat", K_SECTION, 0, .sub = &nat_section, .doc = "NAT to the outside" },
 	{ "firewall", K_SECTION, 0, .sub = &firewall_section, .doc = "ordered allow/deny rules" },
 	{ NULL }
@@ -454,6 +458,14 @@ static int parse_scalar(struct loader *L, const struct ckey *k, const struct yt_
 		return 0;
 	case K_IPV4:
 		if (value_ipv4(n->str, dst, why) < 0)
+			goto bad;
+		return 0;
+	case K_CIDR6:
+		if (value_cidr6(n->str, dst, why) < 0)
+			goto bad;
+		return 0;
+	case K_IPV6:
+		if (value_ipv6(n->str, dst, why) < 0)
 			goto bad;
 		return 0;
 	case K_ENDPOINT:
@@ -909,21 +921,49 @@ static int load_doc(struct loader *L, const struct csection *sec, const char *bu
 
 /* ---- host file ---- */
 
-static void fw_default(struct fw_rule_vec *v, const struct cidr *router, bool out)
+static void fw_default(struct fw_rule_vec *v, const struct config_host *h, bool out)
 {
+	const struct cidr *router = &h->router.address;
 	struct cidr net = { router->addr & cidr_mask(router->prefix), router->prefix };
 	struct cidr self = { router->addr, 32 }, any = { 0, 0 };
+	size_t n = h->router.has_address6 ? 7 : 4;
 
-	v->v = calloc(4, sizeof *v->v);
+	v->v = calloc(n, sizeof *v->v);
 	if (!v->v)
 		return;
-	v->n = 4;
+	v->n = n;
 	/* The rule set of the seed: tenants talk to the router and to the
 	 * world, never to each other. */
-	v->v[0] = (struct fw_rule){ FW_ALLOW, out ? net : self, out ? self : net };
-	v->v[1] = (struct fw_rule){ FW_DENY, net, net };
-	v->v[2] = (struct fw_rule){ FW_ALLOW, out ? net : any, out ? any : net };
-	v->v[3] = (struct fw_rule){ FW_DENY, any, any };
+	v->v[0] = (struct fw_rule){ .action = FW_ALLOW, .src = out ? net : self, .dst = out ? self : net, .family = FW_IPV4 };
+	v->v[1] = (struct fw_rule){ .action = FW_DENY, .src = net, .dst = net, .family = FW_IPV4 };
+	v->v[2] = (struct fw_rule){ .action = FW_ALLOW, .src = out ? net : any, .dst = out ? any : net, .family = FW_IPV4 };
+	/* The same three for IPv6, then one deny for both families. */
+	if (h->router.has_address6) {
+		struct cidr6 net6 = h->router.address6, self6 = h->router.address6, any6 = { { 0 }, 0 };
+		int p = net6.prefix;
+
+		for (int i = 0; i < 16; i++, p -= 8)
+			net6.addr[i] &= p >= 8 ? 0xff : p <= 0 ? 0 : (uint8_t)(0xff << (8 - p));
+		self6.prefix = 128;
+		v->v[3] = (struct fw_rule){ FW_ALLOW, any, any, FW_IPV6, out ? net6 : self6, out ? self6 : net6 };
+		v->v[4] = (struct fw_rule){ FW_DENY, any, any, FW_IPV6, net6, net6 };
+		v->v[5] = (struct fw_rule){ FW_ALLOW, any, any, FW_IPV6, out ? net6 : any6, out ? any6 : net6 };
+	}
+	v->v[n - 1] = (struct fw_rule){ .action = FW_DENY, .src = any, .dst = any, .family = FW_ANY };
+}
+
+/* The IPv6 subnet's host part of addr is all zeros (the subnet-router
+ * anycast address, which no tenant and no router may take). */
+static bool host6_is_zero(const struct cidr6 *net, const uint8_t addr[16])
+{
+	int p = net->prefix;
+
+	for (int i = 0; i < 16; i++, p -= 8) {
+		uint8_t hostmask = p >= 8 ? 0 : p <= 0 ? 0xff : (uint8_t)(0xff >> p);
+		if (addr[i] & hostmask)
+			return false;
+	}
+	return true;
 }
 
 static int host_check(struct loader *L, struct config_host *h)
@@ -941,10 +981,23 @@ static int host_check(struct loader *L, struct config_host *h)
 		cerr_at(L, line, col, "router.address: the router needs a host address, not the network or broadcast address");
 		return -1;
 	}
+	if (h->router.has_address6) {
+		const struct cidr6 *a6 = &h->router.address6;
+		if (a6->prefix < 64 || a6->prefix > 120) {
+			cerr_at(L, h->router.address6_line, h->router.address6_col,
+				"router.address6: prefix /%d must be between /64 and /120", a6->prefix);
+			return -1;
+		}
+		if (host6_is_zero(a6, a6->addr) || a6->addr[0] == 0xff || (a6->addr[0] == 0xfe && (a6->addr[1] & 0xc0) == 0x80)) {
+			cerr_at(L, h->router.address6_line, h->router.address6_col,
+				"router.address6: the router needs a unicast host address, not the subnet, multicast or link-local");
+			return -1;
+		}
+	}
 	if (!h->router.firewall.out.n)
-		fw_default(&h->router.firewall.out, &h->router.address, true);
+		fw_default(&h->router.firewall.out, h, true);
 	if (!h->router.firewall.in.n)
-		fw_default(&h->router.firewall.in, &h->router.address, false);
+		fw_default(&h->router.firewall.in, h, false);
 	return 0;
 }
 
@@ -1066,12 +1119,44 @@ static int check_names(struct loader *L, struct config_tenant *t)
 	return ret;
 }
 
+static int check_network6(struct loader *L, struct config_tenant *t, const struct config_host *h)
+{
+	const struct cidr6 *r = &h->router.address6;
+	char addr[48], net[48];
+
+	if (!t->network.has_address6)
+		return 0;
+	if (!h->router.has_address6) {
+		cerr_at(L, t->network.line6, t->network.col6,
+			"network.address6: the host file has no router.address6 (IPv6 is off)");
+		return -1;
+	}
+	ipv6_format(t->network.address6, addr, sizeof addr);
+	cidr6_format(r, net, sizeof net);
+	if (!cidr6_contains(r, t->network.address6)) {
+		cerr_at(L, t->network.line6, t->network.col6,
+			"network.address6: %s is outside the router subnet %s", addr, net);
+		return -1;
+	}
+	if (!memcmp(t->network.address6, r->addr, 16) || host6_is_zero(r, t->network.address6)) {
+		cerr_at(L, t->network.line6, t->network.col6,
+			"network.address6: %s is the router or subnet address of %s", addr, net);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_network(struct loader *L, struct config_tenant *t, const struct config_host *h)
 {
 	const struct cidr *r = &h->router.address;
 	uint32_t m = cidr_mask(r->prefix), a = t->network.address;
 	char addr[16], net[24];
 
+	if (t->network.has_address6 && !t->network.has_address) {
+		cerr_at(L, t->network.line6, t->network.col6,
+			"network.address6: needs network.address too (IPv4 stays on)");
+		return -1;
+	}
 	if (!t->network.has_address || !h->router.enabled)
 		return 0;
 	ipv4_format(a, addr, sizeof addr);
@@ -1086,7 +1171,7 @@ static int check_network(struct loader *L, struct config_tenant *t, const struct
 			"network.address: %s is the router, network or broadcast address of %s", addr, net);
 		return -1;
 	}
-	return 0;
+	return check_network6(L, t, h);
 }
 
 static int tenant_check(struct loader *L, struct config_tenant *t, const struct config_host *h)
@@ -1204,6 +1289,8 @@ static const char *type_name(const struct ckey *k)
 	case K_WORKERS: return "integer or auto";
 	case K_CIDR: return "IPv4 address/prefix";
 	case K_IPV4: return "IPv4 address";
+	case K_CIDR6: return "IPv6 address/prefix";
+	case K_IPV6: return "IPv6 address";
 	case K_ENDPOINT: return "address:port";
 	case K_APPTYPE: return "wsgi, psgi, rack or command";
 	case K_PWHASH: return "crypt(3) hash";

@@ -81,6 +81,9 @@ struct config_host {
 		char *device;
 		struct cidr address;     /* the router's own address and the tenant subnet */
 		int address_line, address_col; /* where it was written (1:1 for the default) */
+		bool has_address6;
+		struct cidr6 address6;   /* optional: the router's IPv6 address and the tenant IPv6 subnet */
+		int address6_line, address6_col;
 		struct {
 			bool enabled;
 			char *out_interface;
@@ -156,6 +159,9 @@ struct config_tenant {
 	struct {
 		bool has_address;
 		uint32_t address;        /* host byte order */
+		bool has_address6;
+		uint8_t address6[16];    /* network byte order; only with has_address */
+		int line6, col6;
 		uint64_t rate_limit;     /* bytes per second, 0 = none */
 		int line, col;
 	} network;

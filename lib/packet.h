@@ -3,7 +3,7 @@
  *
  * A tun opened with IFF_VNET_HDR|IFF_NO_PI hands over a virtio-net header
  * (struct virtio_net_hdr, native byte order, PACKET_VNET_LEN bytes) and
- * then one IP packet, which may be a GSO "super packet" of up to 64 KiB
+ * then one IP packet (IPv4 or IPv6), which may be a GSO "super packet" of up to 64 KiB
  * that the kernel cuts into gso_size segments further on. The router only
  * needs the addresses, the protocol, the length and, for its MTU check,
  * the size of the largest segment the packet stands for. */
@@ -28,13 +28,14 @@
 
 enum packet_status {
 	PACKET_OK = 0,
-	PACKET_MALFORMED,                /* too short, lengths that lie, bad GSO metadata */
-	PACKET_NOT_IPV4,                 /* IPv6 or anything else */
+	PACKET_MALFORMED,                /* too short, lengths that lie, bad GSO metadata, not IP */
 };
 
 struct packet_info {
-	uint32_t src, dst;               /* host byte order */
-	uint8_t proto;                   /* IPPROTO_* */
+	uint8_t family;                  /* 4 or 6 */
+	uint32_t src, dst;               /* IPv4: host byte order */
+	uint8_t src6[16], dst6[16];      /* IPv6: network byte order */
+	uint8_t proto;                   /* IPPROTO_*; IPv6: the first next header */
 	uint8_t gso_type;                /* PACKET_GSO_*, ECN bit cleared */
 	uint16_t gso_size;
 	uint16_t ip_len;                 /* the IP packet's total length */
@@ -42,7 +43,7 @@ struct packet_info {
 	int df;                          /* don't fragment is set */
 };
 
-/* Parse vnet header + IPv4 packet in buf[0..len). On PACKET_OK, *info is
+/* Parse vnet header + IPv4 or IPv6 packet in buf[0..len). On PACKET_OK, *info is
  * filled and PACKET_VNET_LEN + info->ip_len <= len (trailing bytes are not
  * part of the packet). */
 enum packet_status packet_parse(const uint8_t *buf, size_t len, struct packet_info *info);

@@ -206,6 +206,69 @@ int value_cidr(const char *s, struct cidr *out, char *why)
 	return 0;
 }
 
+/* Only the canonical text forms inet_pton takes, no zone ("%eth0"), no
+ * IPv4-mapped addresses (they would be IPv4 packets in disguise). */
+int value_ipv6(const char *s, uint8_t out[16], char *why)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (strlen(s) > 45 || !strchr(s, ':') || inet_pton(AF_INET6, s, out) != 1)
+		return why_set(why, "'%s' is not an IPv6 address", s);
+	if (!memcmp(out, mapped, sizeof mapped))
+		return why_set(why, "'%s' is an IPv4-mapped address: write the IPv4 address", s);
+	return 0;
+}
+
+int value_cidr6(const char *s, struct cidr6 *out, char *why)
+{
+	char buf[48];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	int64_t prefix = 128;
+
+	if (alen >= sizeof buf)
+		return why_set(why, "'%s' is not an IPv6 address or CIDR", s);
+	memcpy(buf, s, alen);
+	buf[alen] = 0;
+	if (value_ipv6(buf, out->addr, NULL) < 0)
+		return why_set(why, "'%s' is not an IPv6 address or CIDR", s);
+	if (slash && (value_int(slash + 1, &prefix, NULL) < 0 || prefix < 0 || prefix > 128 ||
+		      !isdigit((unsigned char)slash[1])))
+		return why_set(why, "'%s' has a bad prefix length (0 to 128)", s);
+	out->prefix = (int)prefix;
+	return 0;
+}
+
+bool cidr6_contains(const struct cidr6 *net, const uint8_t addr[16])
+{
+	int full = net->prefix / 8, bits = net->prefix % 8;
+
+	if (memcmp(net->addr, addr, (size_t)full))
+		return false;
+	if (bits) {
+		uint8_t m = (uint8_t)(0xff << (8 - bits));
+		return (net->addr[full] & m) == (addr[full] & m);
+	}
+	return true;
+}
+
+void ipv6_format(const uint8_t addr[16], char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(AF_INET6, addr, a, sizeof a))
+		snprintf(a, sizeof a, "?");
+	snprintf(buf, len, "%s", a);
+}
+
+void cidr6_format(const struct cidr6 *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	ipv6_format(c->addr, a, sizeof a);
+	snprintf(buf, len, "%s/%d", a, c->prefix);
+}
+
 void ipv4_format(uint32_t a, char *buf, size_t len)
 {
 	snprintf(buf, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
@@ -291,20 +354,41 @@ int value_fw_rule(const char *s, struct fw_rule *out, char *why)
 		return why_set(why, "firewall rule '%s' must start with allow or deny", s);
 	out->src = (struct cidr){ 0, 0 };
 	out->dst = (struct cidr){ 0, 0 };
-	if (n >= 2 && value_cidr(w[1], &out->src, why) < 0)
-		return -1;
-	if (n >= 3 && value_cidr(w[2], &out->dst, why) < 0)
-		return -1;
+	memset(&out->src6, 0, sizeof out->src6);
+	memset(&out->dst6, 0, sizeof out->dst6);
+	out->family = FW_ANY;
+	if (n < 2)
+		return 0;
+	/* The family is the first address's; the second must agree. */
+	out->family = strchr(w[1], ':') ? FW_IPV6 : FW_IPV4;
+	for (int i = 1; i < n; i++) {
+		bool six = strchr(w[i], ':') != NULL;
+		if (six != (out->family == FW_IPV6))
+			return why_set(why, "firewall rule '%s' mixes IPv4 and IPv6", s);
+		if (six ? value_cidr6(w[i], i == 1 ? &out->src6 : &out->dst6, why) < 0
+			: value_cidr(w[i], i == 1 ? &out->src : &out->dst, why) < 0)
+			return -1;
+	}
 	return 0;
 }
 
 void fw_rule_format(const struct fw_rule *r, char *buf, size_t len)
 {
-	char s[24], d[24];
+	char s[48], d[48];
+	const char *act = r->action == FW_ALLOW ? "allow" : "deny";
 
-	cidr_format(&r->src, s, sizeof s);
-	cidr_format(&r->dst, d, sizeof d);
-	snprintf(buf, len, "%s %s %s", r->action == FW_ALLOW ? "allow" : "deny", s, d);
+	if (r->family == FW_ANY) {
+		snprintf(buf, len, "%s", act);
+		return;
+	}
+	if (r->family == FW_IPV6) {
+		cidr6_format(&r->src6, s, sizeof s);
+		cidr6_format(&r->dst6, d, sizeof d);
+	} else {
+		cidr_format(&r->src, s, sizeof s);
+		cidr_format(&r->dst, d, sizeof d);
+	}
+	snprintf(buf, len, "%s %s %s", act, s, d);
 }
 
 /* ---- cron ---- */

@@ -16,6 +16,12 @@ struct cidr {
 	int prefix;                      /* 0..32 */
 };
 
+/* An IPv6 address with a prefix length; network byte order. */
+struct cidr6 {
+	uint8_t addr[16];
+	int prefix;                      /* 0..128 */
+};
+
 /* A listening address: IPv4 or IPv6 literal and a port. */
 struct endpoint {
 	int family;                      /* AF_INET or AF_INET6 */
@@ -26,10 +32,15 @@ struct endpoint {
 
 enum fw_action { FW_ALLOW = 1, FW_DENY = 2 };
 
-/* "allow|deny [SRC [DST]]": an absent SRC or DST matches everything. */
+/* "allow|deny [SRC [DST]]": an absent SRC or DST matches everything of
+ * the family of the address that is given; a rule with no address at all
+ * ("deny") matches IPv4 and IPv6. SRC and DST are of one family. */
+enum fw_family { FW_ANY = 0, FW_IPV4 = 4, FW_IPV6 = 6 };
 struct fw_rule {
 	enum fw_action action;
-	struct cidr src, dst;
+	struct cidr src, dst;            /* FW_IPV4 (and FW_ANY: both 0.0.0.0/0) */
+	enum fw_family family;
+	struct cidr6 src6, dst6;         /* FW_IPV6 */
 };
 
 /* A cron schedule: bit i set = value i matches. Day-of-month and
@@ -51,6 +62,8 @@ int value_int(const char *s, int64_t *out, char *why);
 int value_bool(const char *s, bool *out, char *why);
 int value_ipv4(const char *s, uint32_t *out, char *why);
 int value_cidr(const char *s, struct cidr *out, char *why);       /* a.b.c.d[/n] */
+int value_ipv6(const char *s, uint8_t out[16], char *why);
+int value_cidr6(const char *s, struct cidr6 *out, char *why);     /* x:y::z[/n] */
 int value_endpoint(const char *s, struct endpoint *out, char *why); /* 0.0.0.0:22, [::]:22 */
 int value_fw_rule(const char *s, struct fw_rule *out, char *why);
 /* Parses the five time fields and the command; out->command is malloc'd. */
@@ -66,6 +79,9 @@ bool cidr_contains(const struct cidr *net, uint32_t addr);
 uint32_t cidr_mask(int prefix);
 void cidr_format(const struct cidr *c, char *buf, size_t len);
 void ipv4_format(uint32_t addr, char *buf, size_t len);
+bool cidr6_contains(const struct cidr6 *net, const uint8_t addr[16]);
+void cidr6_format(const struct cidr6 *c, char *buf, size_t len);   /* 44 bytes suffice */
+void ipv6_format(const uint8_t addr[16], char *buf, size_t len);    /* 40 bytes suffice */
 void fw_rule_format(const struct fw_rule *r, char *buf, size_t len);
 
 /* Does the schedule fire at this broken-down local time? */

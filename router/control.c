@@ -109,6 +109,11 @@ static void ctl_tenant(struct ctl_conn *c, const struct rt_tenant *t)
 	ctl_field(c, "kind", "tenant");
 	ctl_field(c, "name", t->name);
 	ctl_field(c, "address", addr);
+	if (t->has6) {
+		char addr6[48];
+		ipv6_format(t->addr6, addr6, sizeof addr6);
+		ctl_field(c, "address6", addr6);
+	}
 	ctl_num(c, "rate_limit", t->out_tb.rate);
 	ctl_counters(c, &t->c);
 	ctl_add(c, "\n");
@@ -124,6 +129,11 @@ static void ctl_router(struct ctl_conn *c)
 	ctl_field(c, "kind", "router");
 	ctl_field(c, "device", R->host->router.device);
 	ctl_field(c, "address", addr);
+	if (R->has6) {
+		char addr6[48];
+		cidr6_format(&R->net6, addr6, sizeof addr6);
+		ctl_field(c, "address6", addr6);
+	}
 	ctl_num(c, "tenants", R->n_tenants);
 	ctl_counters(c, &R->host_c);
 	ctl_add(c, "\n");

@@ -2,8 +2,10 @@
  *
  * SOCK_SEQPACKET, one request per packet, no replies:
  *
- *   "add NAME A.B.C.D RATE"   with exactly one fd attached: the tenant's
- *                             tun; RATE is bytes/s (0 = unlimited). An add
+ *   "add NAME A.B.C.D RATE [IPV6]"
+ *                             with exactly one fd attached: the tenant's
+ *                             tun; RATE is bytes/s (0 = unlimited); IPV6
+ *                             its IPv6 address when it has one. An add
  *                             for a known name replaces it.
  *   "del NAME"                the tenant stopped: close its tun.
  *
@@ -25,7 +27,7 @@
 #include "router.h"
 
 #define LINK_MAX_CONN 8
-#define LINK_MSG_MAX 128
+#define LINK_MSG_MAX 192
 
 struct link_conn {
 	struct router *R;
@@ -46,19 +48,22 @@ static void link_close(struct link_conn *c)
 /* One request; returns -1 when the peer broke the protocol. */
 static int link_handle(struct router *R, char *msg, int *fds, size_t nfds)
 {
-	char verb[8], name[48], addr_s[20], err[160];
+	char verb[8], name[48], addr_s[20], addr6_s[48] = "", err[160];
 	unsigned long long rate = 0;
 	uint32_t addr;
-	int n = sscanf(msg, "%7s %47s %19s %llu", verb, name, addr_s, &rate);
+	uint8_t addr6[16];
+	int n = sscanf(msg, "%7s %47s %19s %llu %47s", verb, name, addr_s, &rate, addr6_s);
 
-	if (n == 4 && !strcmp(verb, "add") && nfds == 1 && value_ipv4(addr_s, &addr, NULL) == 0) {
+	if ((n == 4 || n == 5) && !strcmp(verb, "add") && nfds == 1 && value_ipv4(addr_s, &addr, NULL) == 0 &&
+	    (n == 4 || value_ipv6(addr6_s, addr6, NULL) == 0)) {
 		int fd = fds[0];
 		fds[0] = -1;             /* fwd_tenant_add owns it now, even on failure */
-		if (fwd_tenant_add(R, name, addr, rate, fd, err, sizeof err) < 0) {
+		if (fwd_tenant_add(R, name, addr, n == 5 ? addr6 : NULL, rate, fd, err, sizeof err) < 0) {
 			log_error("%.40s: refused: %s", name, err);
 			return 0;
 		}
-		log_info("%s: attached at %s%s", name, addr_s, rate ? " (rate limited)" : "");
+		log_info("%s: attached at %s%s%s%s", name, addr_s, n == 5 ? " and " : "", addr6_s,
+			 rate ? " (rate limited)" : "");
 		return 0;
 	}
 	if (n == 2 && !strcmp(verb, "del") && nfds == 0) {

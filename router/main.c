@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,6 +115,38 @@ static int helper_start(int lock_fd, const struct nat_state *nat)
 	return p[1];                 /* kept open for the router's whole life */
 }
 
+#ifndef ROUTER_SCHED
+#define ROUTER_SCHED 0               /* 0: as is; 1: SCHED_BATCH; 2: a longer EEVDF slice */
+#endif
+#ifndef ROUTER_SLICE_NS
+#define ROUTER_SLICE_NS 4000000ull
+#endif
+
+/* Scheduling experiments (bench/router-vs-veth --variant): see
+ * docs/benchmarks.md for what they measured. */
+struct router_sched_attr {          /* the kernel's struct sched_attr (linux/sched/types.h clashes with sched.h) */
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t sched_util_min, sched_util_max;
+};
+
+static void router_sched(void)
+{
+	struct router_sched_attr a = { .size = sizeof a, .sched_policy = SCHED_OTHER };
+
+	if (ROUTER_SCHED == 0)
+		return;
+	if (ROUTER_SCHED == 1)
+		a.sched_policy = SCHED_BATCH;
+	else
+		a.sched_runtime = ROUTER_SLICE_NS;
+	if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+		log_warn_r(errno, "sched_setattr");
+}
+
 /* Everything the data path needs is open: become nobody, with no
  * capabilities in any set and no way back. */
 static int drop_privileges(void)
@@ -145,8 +179,11 @@ static int router_setup(struct nat_state *nat)
 	int fd;
 
 	fd = tun_open(h->router.device, err, sizeof err);
-	if (fd < 0 || tun_configure(h->router.device, h->router.address.addr, h->router.address.prefix,
-				    0, TUN_MTU, err, sizeof err) < 0) {
+	if (fd < 0 || (h->router.has_address6 && tun_prepare6(h->router.device, err, sizeof err) < 0) ||
+	    tun_configure(h->router.device, h->router.address.addr, h->router.address.prefix,
+			  0, TUN_MTU, err, sizeof err) < 0 ||
+	    (h->router.has_address6 && tun_configure6(h->router.device, h->router.address6.addr,
+						      h->router.address6.prefix, false, err, sizeof err) < 0)) {
 		log_error("%s", err);
 		if (fd >= 0)
 			close(fd);
@@ -200,6 +237,7 @@ int main(int argc, char **argv)
 	if ((lock_fd = router_lock()) < 0 || (host_fd = router_setup(&nat)) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	helper_fd = helper_start(lock_fd, &nat);
+	router_sched();
 	if (helper_fd < 0 || drop_privileges() < 0 || (r = fwd_init(&R, host_fd)) < 0) {
 		if (helper_fd < 0)
 			nat_cleanup(&nat);

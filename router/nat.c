@@ -18,6 +18,7 @@
 #include "log.h"
 
 #define NAT_FORWARD "/proc/sys/net/ipv4/ip_forward"
+#define NAT_FORWARD6 "/proc/sys/net/ipv6/conf/all/forwarding"
 
 /* Feed script to `nft -f -`; 0 when nft exited 0. */
 static int nat_nft(const char *script)
@@ -61,10 +62,10 @@ static int nat_nft(const char *script)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
 }
 
-static int nat_forward_get(void)
+static int nat_forward_get(const char *path)
 {
 	char c = 0;
-	int fd = open(NAT_FORWARD, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
@@ -74,9 +75,9 @@ static int nat_forward_get(void)
 	return c == '1';
 }
 
-static int nat_forward_set(int on)
+static int nat_forward_set(const char *path, int on)
 {
-	int fd = open(NAT_FORWARD, O_WRONLY | O_CLOEXEC), r = 0;
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -84,6 +85,47 @@ static int nat_forward_set(int on)
 		r = -errno;
 	close(fd);
 	return r;
+}
+
+/* IPv6: the tenants' addresses are of a private subnet too (ULA in the
+ * examples), so the way out is the same masquerade, in table ip6 fief. */
+static int nat_setup6(const struct config_host *h, struct nat_state *st)
+{
+	struct cidr6 net = h->router.address6;
+	char subnet[48], script[1024];
+	int r;
+
+	for (int i = 0, p = net.prefix; i < 16; i++, p -= 8)
+		net.addr[i] &= p >= 8 ? 0xff : p <= 0 ? 0 : (uint8_t)(0xff << (8 - p));
+	cidr6_format(&net, subnet, sizeof subnet);
+	snprintf(script, sizeof script,
+		 "table ip6 %s\n"
+		 "delete table ip6 %s\n"
+		 "table ip6 %s {\n"
+		 "\tchain postrouting {\n"
+		 "\t\ttype nat hook postrouting priority 100; policy accept;\n"
+		 "\t\tip6 saddr %s oifname \"%s\" masquerade\n"
+		 "\t}\n"
+		 "}\n",
+		 NAT_TABLE, NAT_TABLE, NAT_TABLE, subnet, h->router.nat.out_interface);
+	if ((r = nat_nft(script)) < 0) {
+		log_error_r(r, "nft: cannot add the IPv6 masquerade table");
+		return -1;                       /* the caller cleans up */
+	}
+	st->table6_added = true;
+	r = nat_forward_get(NAT_FORWARD6);
+	if (r == 0) {
+		if ((r = nat_forward_set(NAT_FORWARD6, 1)) < 0) {
+			log_error_r(r, "cannot enable %s", NAT_FORWARD6);
+			return -1;
+		}
+		st->forward6_enabled = true;
+	} else if (r < 0) {
+		log_error_r(r, "cannot read %s", NAT_FORWARD6);
+		return -1;
+	}
+	log_info("NAT: masquerading %s on %s", subnet, h->router.nat.out_interface);
+	return 0;
 }
 
 int nat_setup(const struct config_host *h, struct nat_state *st)
@@ -114,9 +156,9 @@ int nat_setup(const struct config_host *h, struct nat_state *st)
 		return -1;
 	}
 	st->table_added = true;
-	r = nat_forward_get();
+	r = nat_forward_get(NAT_FORWARD);
 	if (r == 0) {
-		if ((r = nat_forward_set(1)) < 0) {
+		if ((r = nat_forward_set(NAT_FORWARD, 1)) < 0) {
 			log_error_r(r, "cannot enable %s", NAT_FORWARD);
 			nat_cleanup(st);
 			return -1;
@@ -128,7 +170,7 @@ int nat_setup(const struct config_host *h, struct nat_state *st)
 		return -1;
 	}
 	log_info("NAT: masquerading %s on %s", subnet, h->router.nat.out_interface);
-	return 0;
+	return h->router.has_address6 ? nat_setup6(h, st) : 0;
 }
 
 void nat_cleanup(const struct nat_state *st)
@@ -137,6 +179,10 @@ void nat_cleanup(const struct nat_state *st)
 
 	if (st->table_added && (r = nat_nft("delete table ip " NAT_TABLE "\n")) < 0)
 		log_warn_r(r, "nft: cannot delete table ip %s", NAT_TABLE);
-	if (st->forward_enabled && (r = nat_forward_set(0)) < 0)
+	if (st->forward_enabled && (r = nat_forward_set(NAT_FORWARD, 0)) < 0)
 		log_warn_r(r, "cannot restore %s", NAT_FORWARD);
+	if (st->table6_added && (r = nat_nft("delete table ip6 " NAT_TABLE "\n")) < 0)
+		log_warn_r(r, "nft: cannot delete table ip6 %s", NAT_TABLE);
+	if (st->forward6_enabled && (r = nat_forward_set(NAT_FORWARD6, 0)) < 0)
+		log_warn_r(r, "cannot restore %s", NAT_FORWARD6);
 }

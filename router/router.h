@@ -27,7 +27,7 @@ enum rt_drop {
 	DROP_FW_IN,          /* firewall.in said deny */
 	DROP_NO_ROUTE,       /* to an address of the subnet that no tenant has */
 	DROP_MALFORMED,      /* lengths or GSO metadata that do not add up */
-	DROP_NOT_IPV4,       /* IPv6 and the rest */
+	DROP_IPV6_OFF,       /* IPv6, and the router or that tenant has no IPv6 address */
 	DROP_MTU,            /* a segment larger than the destination's MTU */
 	DROP_FULL,           /* the destination device refused it (EAGAIN, ENOBUFS) */
 	DROP_RATE,           /* over the tenant's rate limit (inbound) */
@@ -52,6 +52,8 @@ struct rt_bucket {
 struct rt_tenant {
 	char name[40];
 	uint32_t addr;               /* host byte order */
+	bool has6;
+	uint8_t addr6[16];           /* network byte order */
 	int fd;                      /* the tenant's tun, non-blocking */
 	struct router *R;
 	ev_io io;
@@ -59,6 +61,7 @@ struct rt_tenant {
 	struct rt_bucket out_tb, in_tb;
 	struct rt_counters c;
 	struct rt_tenant *hnext;     /* address hash chain */
+	struct rt_tenant *h6next;    /* IPv6 address hash chain */
 	struct rt_tenant *next;      /* all tenants */
 };
 
@@ -67,9 +70,11 @@ struct router {
 	const struct config_host *host;
 	struct filter fw_out, fw_in;
 	uint32_t addr, net, mask;    /* the router's address, the subnet */
+	bool has6;                   /* router.address6 is set */
+	struct cidr6 net6;           /* the router's IPv6 address and the IPv6 subnet */
 	int host_fd;                 /* router.device */
 	ev_io host_io;
-	struct rt_tenant **hash;
+	struct rt_tenant **hash, **hash6;
 	size_t hash_mask;
 	struct rt_tenant *tenants;
 	size_t n_tenants;
@@ -81,10 +86,11 @@ struct router {
 
 /* fwd.c */
 int fwd_init(struct router *R, int host_fd);
-/* Take fd for tenant `name` at `addr` (replacing a tenant of that name).
- * On failure fd is closed and a reason is in err. */
-int fwd_tenant_add(struct router *R, const char *name, uint32_t addr, uint64_t rate, int fd,
-		   char *err, size_t errlen);
+/* Take fd for tenant `name` at `addr` and, when addr6 is not NULL, IPv6
+ * address addr6 (replacing a tenant of that name). On failure fd is
+ * closed and a reason is in err. */
+int fwd_tenant_add(struct router *R, const char *name, uint32_t addr, const uint8_t *addr6,
+		   uint64_t rate, int fd, char *err, size_t errlen);
 int fwd_tenant_del(struct router *R, const char *name);
 struct rt_tenant *fwd_tenant_find(struct router *R, const char *name);
 void fwd_shutdown(struct router *R);

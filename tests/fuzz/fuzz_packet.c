@@ -26,10 +26,17 @@ static void check_filter(uint8_t shape, const struct packet_info *pi)
 		rules[i].action = (shape >> (2 + i)) & 1 ? FW_ALLOW : FW_DENY;
 		rules[i].src = (struct cidr){ pi->src ^ (uint32_t)(i * 0x01010101u), (int)((i * 11 + shape) % 33) };
 		rules[i].dst = (struct cidr){ pi->dst, (int)((i * 7 + shape) % 33) };
+		rules[i].family = i == 3 ? FW_ANY : pi->family == 6 && i != 2 ? FW_IPV6 : FW_IPV4;
+		memcpy(rules[i].src6.addr, pi->src6, 16);
+		rules[i].src6.addr[15] ^= (uint8_t)i;
+		rules[i].src6.prefix = (int)((i * 37 + shape) % 129);
+		memcpy(rules[i].dst6.addr, pi->dst6, 16);
+		rules[i].dst6.prefix = (int)((i * 19 + shape) % 129);
 	}
 	if (filter_compile(&f, rules, n) < 0)
 		return;
-	allow = filter_allows(&f, pi->src, pi->dst, &which);
+	allow = pi->family == 6 ? filter_allows6(&f, pi->src6, pi->dst6, &which)
+			       : filter_allows(&f, pi->src, pi->dst, &which);
 	if (which < -1 || which >= (int)n)
 		abort();
 	if (which >= 0 && allow != (rules[which].action == FW_ALLOW))
@@ -53,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data + 1, size - 1);
 	switch (packet_parse(copy, size - 1, &pi)) {
 	case PACKET_OK:
-		if (PACKET_VNET_LEN + (size_t)pi.ip_len > size - 1 || pi.ip_len < 20 ||
+		if (PACKET_VNET_LEN + (size_t)pi.ip_len > size - 1 || pi.ip_len < (pi.family == 6 ? 40 : 20) ||
+		    (pi.family != 4 && pi.family != 6) ||
 		    pi.seg_len > pi.ip_len || pi.seg_len == 0)
 			abort();
 		if (pi.gso_type != PACKET_GSO_NONE && pi.gso_size == 0)
@@ -61,7 +69,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_filter(data[0], &pi);
 		break;
 	case PACKET_MALFORMED:
-	case PACKET_NOT_IPV4:
 		break;
 	default:
 		abort();

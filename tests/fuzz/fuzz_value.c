@@ -100,7 +100,9 @@ static void rules(const char *s)
 	if (value_fw_rule(s, &r, why) == 0) {
 		fw_rule_format(&r, text, sizeof text);
 		if (value_fw_rule(text, &r2, NULL) < 0 || r2.action != r.action || r2.src.addr != r.src.addr ||
-		    r2.src.prefix != r.src.prefix || r2.dst.addr != r.dst.addr || r2.dst.prefix != r.dst.prefix)
+		    r2.src.prefix != r.src.prefix || r2.dst.addr != r.dst.addr || r2.dst.prefix != r.dst.prefix ||
+		    r2.family != r.family || memcmp(&r2.src6, &r.src6, sizeof r.src6) ||
+		    memcmp(&r2.dst6, &r.dst6, sizeof r.dst6))
 			abort();
 	} else {
 		refused(-1, why);

@@ -22,6 +22,9 @@ import pytest
 from conftest import Host, binary, tenant_yaml, wait_for
 
 OUT_IP, UP_IP = "198.18.0.1", "198.18.0.2"
+# IPv6: the benchmarking range (RFC 5180) outside, a ULA subnet for tenants
+OUT6, UP6 = "2001:2::1", "2001:2::2"
+ROUTER6, ALICE6, BOB6 = "fd00:f1ef::1", "fd00:f1ef::2", "fd00:f1ef::3"
 ALICE_IP, BOB_IP, ROUTER_IP = "10.200.0.2", "10.200.0.3", "10.200.0.1"
 HTTP_PORT, UDP_PORT = 8080, 9999
 
@@ -53,11 +56,17 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True; allow_reuse_address = True
-def udp():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[2], UDP_PORT))
+def udp(fam, addr):
+    s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, UDP_PORT))
     while True:
         d, a = s.recvfrom(65535); log.write(json.dumps({"udp": a[0], "data": d[:32].decode("latin1")}) + "\n")
-threading.Thread(target=udp, daemon=True).start()
+threading.Thread(target=udp, args=(socket.AF_INET, sys.argv[2]), daemon=True).start()
+if len(sys.argv) > 3:
+    threading.Thread(target=udp, args=(socket.AF_INET6, sys.argv[3]), daemon=True).start()
+if len(sys.argv) > 3:
+    class S6(S):
+        address_family = socket.AF_INET6
+    threading.Thread(target=S6((sys.argv[3], HTTP_PORT), H).serve_forever, daemon=True).start()
 S((sys.argv[2], HTTP_PORT), H).serve_forever()
 """.replace("UDP_PORT", str(UDP_PORT)).replace("HTTP_PORT", str(HTTP_PORT))
 
@@ -73,6 +82,59 @@ ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 for _ in range(count):
     s.sendto(ip + udp, (dst, 0))
+"""
+
+# The same for IPv6 (an IPPROTO_RAW socket of AF_INET6 takes the header).
+SPOOF6 = r"""
+import socket, struct, sys
+src, dst, port, data, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode(), int(sys.argv[5])
+s6, d6 = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
+def csum(b):
+    b += b"\0" * (len(b) % 2); t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return (~t & 0xffff) or 0xffff
+udp = struct.pack("!HHHH", 40000, port, 8 + len(data), 0) + data
+udp = udp[:6] + struct.pack("!H", csum(s6 + d6 + struct.pack("!II", len(udp), 17) + udp)) + udp[8:]
+ip = struct.pack("!IHBB16s16s", 0x60000000, len(udp), 17, 64, s6, d6)
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for _ in range(count):
+    s.sendto(ip + udp, (dst, 0))
+"""
+
+# Run in a tenant's network namespace: GET /bytes/N over IPv6 (or IPv4),
+# print the byte count (bounded by a timeout).
+GET = r"""
+import socket, sys
+host, port, n, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+got = 0
+try:
+    s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(timeout); s.connect((host, port))
+    s.sendall(("GET /bytes/%d HTTP/1.0\r\n\r\n" % n).encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        c = s.recv(65536)
+        if not c: break
+        data += c
+    got = len(data.split(b"\r\n\r\n", 1)[1]) if b"\r\n\r\n" in data else 0
+    while True:
+        c = s.recv(1 << 20)
+        if not c: break
+        got += len(c)
+except OSError as e:
+    print(e, file=sys.stderr)
+print(got)
+"""
+
+# Run in a tenant's network namespace: answer one TCP connection on
+# [ADDR]:PORT with a tiny HTTP reply and print what came (bounded).
+LISTEN6 = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); s.settimeout(20)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+c, _ = s.accept(); c.settimeout(10)
+print(c.recv(4096).decode(errors="replace"))
+c.sendall(b"HTTP/1.0 200 OK\r\n\r\nhello6"); c.close()
 """
 
 # Run in a tenant's network namespace: blast UDP for `seconds` (bounded).
@@ -104,8 +166,9 @@ class Net:
         sh("ip", "netns", "add", self.up)
         sh("ip", "-n", self.outer, "link", "add", "up0", "type", "veth", "peer", "name", "eth0",
            "netns", self.up)
-        for ns, dev, addr in ((self.outer, "up0", OUT_IP), (self.up, "eth0", UP_IP)):
+        for ns, dev, addr, addr6 in ((self.outer, "up0", OUT_IP, OUT6), (self.up, "eth0", UP_IP, UP6)):
             sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            sh("ip", "-n", ns, "addr", "add", f"{addr6}/64", "dev", dev, "nodad")
             sh("ip", "-n", ns, "link", "set", dev, "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
 
@@ -132,19 +195,20 @@ ROUTER_YAML = """router:
   enabled: true
   device: fief0
   address: 10.200.0.1/16
-  nat: {{ enabled: true, out_interface: up0 }}
+{address6}  nat: {{ enabled: true, out_interface: up0 }}
 {firewall}"""
 
 
 class RouterHost(Host):
     """A fief host whose launcher and router run in the outer namespace."""
 
-    def __init__(self, base, distros, net, firewall=""):
+    def __init__(self, base, distros, net, firewall="", ipv6=False):
         super().__init__(base, distros)
         self.net = net
         text = self.host_file.read_text()
+        address6 = f"  address6: '{ROUTER6}/64'\n" if ipv6 else ""
         self.host_file.write_text(text.replace("router: {enabled: false}\n",
-                                               ROUTER_YAML.format(firewall=firewall)))
+                                               ROUTER_YAML.format(firewall=firewall, address6=address6)))
         self.router = None
         self.router_log = self.base / "router.log"
 
@@ -229,16 +293,16 @@ def net():
     n.close()
 
 
-def make_rhost(testroot, net, firewall=""):
+def make_rhost(testroot, net, firewall="", ipv6=False):
     base = tempfile.mkdtemp(prefix="fief-rt-")
-    return RouterHost(base, testroot, net, firewall)
+    return RouterHost(base, testroot, net, firewall, ipv6)
 
 
 @pytest.fixture
 def upstream(net, tmp_path):
     log = tmp_path / "upstream.log"
     log.touch()
-    net.spawn(net.up, ["/usr/bin/python3", "-c", UPSTREAM, str(log), UP_IP])
+    net.spawn(net.up, ["/usr/bin/python3", "-c", UPSTREAM, str(log), UP_IP, UP6])
 
     def ready():
         r = subprocess.run(["ip", "netns", "exec", net.up, "/usr/bin/python3", "-c",
@@ -275,16 +339,18 @@ def rhost(testroot, net, upstream):
     assert teardown_rhost(h) == 0
 
 
-def net_tenant(uid, addr, extra=""):
-    return tenant_yaml(uid, extra=f"network: {{ address: {addr} }}\n" + extra)
+def net_tenant(uid, addr, extra="", addr6=None):
+    six = f", address6: '{addr6}'" if addr6 else ""
+    return tenant_yaml(uid, extra=f"network: {{ address: {addr}{six} }}\n" + extra)
 
 
 def start_tenants(h, *specs):
-    """specs: (name, uid, addr[, extra]); waits until the router has each."""
+    """specs: (name, uid, addr[, extra[, addr6]]); waits until the router has each."""
     pids = {}
     for spec in specs:
         name, uid, addr = spec[:3]
-        h.write_tenant(name, net_tenant(uid, addr, spec[3] if len(spec) > 3 else ""))
+        h.write_tenant(name, net_tenant(uid, addr, spec[3] if len(spec) > 3 else "",
+                                        spec[4] if len(spec) > 4 else None))
     for spec in specs:
         pids[spec[0]] = h.wait_state(spec[0], "running")["pid"]
         wait_for(lambda: spec[0] in h.stats()["tenants"], what=f"{spec[0]} attached to the router")
@@ -564,6 +630,41 @@ def test_flooding_tenant_does_not_stop_another(rhost):
     assert busy < max(10 * quiet, 10.0)
 
 
+def test_congested_way_out_keeps_every_tenant(rhost, upstream):
+    """The way out is far slower than a tenant sends (a 20 Mbit/s token
+    bucket with a deep queue on the outer veth) while it floods: the router
+    keeps forwarding without blocking (the kernel queues and drops behind
+    it: IP receive takes the skbs off the router's account, so its own
+    device bound, and drop_full, only come into play when the stack behind
+    a device lags in taking packets at all), answers its control socket,
+    detaches no tenant, and both tenants move data once it clears."""
+    start_tenants(rhost, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
+    outer = rhost.net.outer
+    sh("ip", "netns", "exec", outer, "tc", "qdisc", "add", "dev", "up0", "root", "tbf", "rate", "20mbit",
+       "burst", "64kb", "limit", "64mb")
+    try:
+        pid = rhost.status("alice")["pid"]
+        flood = subprocess.Popen(["nsenter", "-t", str(pid), "-n", "/usr/bin/python3", "-c", FLOOD,
+                                  UP_IP, "9", "3"], stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            st = rhost.stats()
+            assert time.monotonic() - t0 < 1.0, "the control socket answers during the flood"
+            assert set(st["tenants"]) == {"alice", "bob"}
+        finally:
+            sent = int(flood.communicate(timeout=30)[0].strip() or 0)
+        a = rhost.tstats("alice")
+        print(f"alice sent {sent} datagrams: out {a['out_packets']}, drops {a['drops']} (full {a['drop_full']})")
+        assert a["out_packets"] > 1000 and a["drop_error"] == 0
+    finally:
+        sh("ip", "netns", "exec", outer, "tc", "qdisc", "del", "dev", "up0", "root")
+    assert set(rhost.stats()["tenants"]) == {"alice", "bob"}
+    assert wait_for(lambda: http_get_size(rhost, "alice", 100_000)[0] == 100_000, timeout=20,
+                    what="alice's transfer after the congestion")
+    assert http_get_size(rhost, "bob", 100_000)[0] == 100_000
+
+
 def test_rate_limit_holds_outbound(testroot, net, upstream):
     h = make_rhost(testroot, net)
     try:
@@ -583,5 +684,121 @@ def test_rate_limit_holds_outbound(testroot, net, upstream):
         assert r.stdout.split()[0] == str(n), r.stderr
         # 3 MiB at 1 MiB/s after a burst of at most 0.1 s worth
         assert took >= 2.2, took
+    finally:
+        assert teardown_rhost(h) == 0
+
+
+# --------------------------------------------------------------- IPv6
+
+def get_in(h, name, host, nbytes, timeout=10):
+    """GET /bytes/N from the upstream server, from tenant name's network namespace."""
+    r = h.netns_run(name, GET, host, str(HTTP_PORT), str(nbytes), str(timeout), timeout=timeout + 20)
+    return int(r.stdout.strip() or 0)
+
+
+@pytest.fixture
+def rhost6(testroot, net, upstream):
+    h = make_rhost(testroot, net, ipv6=True)
+    h.start_router()
+    h.start_launcher()
+    yield h
+    assert teardown_rhost(h) == 0
+
+
+def test_ipv6_tenant_reaches_upstream_through_nat(rhost6, upstream):
+    pids = start_tenants(rhost6, ("alice", 20001, ALICE_IP, "", ALICE6), ("carol", 20003, "10.200.0.4"))
+    pid = pids["alice"]
+    addrs = sh("nsenter", "-t", str(pid), "-n", "ip", "-6", "-o", "addr", "show", "dev", "eth0").stdout
+    assert f"inet6 {ALICE6}/128" in addrs and "fe80" not in addrs, addrs
+    assert "default dev eth0" in sh("nsenter", "-t", str(pid), "-n", "ip", "-6", "route").stdout
+    assert rhost6.tstats("alice")["address6"] == ALICE6
+    assert "address6" not in rhost6.tstats("carol")
+    j = json.loads(rhost6.ctl("stats", "alice", "--json").stdout)
+    assert j["tenants"][0]["address6"] == ALICE6 and j["router"]["address6"] == f"{ROUTER6}/64"
+    # a tenant without address6 keeps IPv4 only
+    carol = rhost6.status("carol")["pid"]
+    assert "inet6" not in sh("nsenter", "-t", str(carol), "-n", "ip", "-6", "-o", "addr", "show",
+                             "dev", "eth0").stdout
+    n = 2_000_000
+    before = rhost6.tstats("alice")
+    assert get_in(rhost6, "alice", UP6, n) == n
+    after = rhost6.tstats("alice")
+    got_in = after["in_bytes"] - before["in_bytes"]
+    # payload plus IPv6/TCP headers (at most 72 bytes per 1428-byte segment)
+    assert n <= got_in <= n * 1.06 + 20000, got_in
+    assert after["drop_spoof"] == 0 and after["drop_ipv6_off"] == 0
+    # the upstream saw the masqueraded address, never the tenant's
+    ev = [e["http"] for e in upstream_events(upstream) if ":" in e.get("http", "")]
+    assert ev and all(a == OUT6 for a in ev), ev
+    nft = sh("ip", "netns", "exec", rhost6.net.outer, "nft", "list", "table", "ip6", "fief").stdout
+    assert "masquerade" in nft and "fd00:f1ef::/64" in nft
+    # IPv4 still works beside it
+    assert get_in(rhost6, "alice", UP_IP, 10000) == 10000
+    # a router restart hands alice back with her IPv6 address
+    rhost6.router.send_signal(signal.SIGKILL)
+    rhost6.router.wait(10)
+    rhost6.start_router()
+    wait_for(lambda: rhost6.stats()["tenants"].get("alice", {}).get("address6") == ALICE6, timeout=10,
+             what="alice handed over again with IPv6")
+    assert get_in(rhost6, "alice", UP6, 100_000) == 100_000
+    # and a clean exit removes both NAT tables and restores forwarding
+    rhost6.stop_router()
+    outer = rhost6.net.outer
+    assert sh("ip", "netns", "exec", outer, "nft", "list", "table", "ip6", "fief", check=False).returncode != 0
+    assert sh("ip", "netns", "exec", outer, "sysctl", "-n",
+              "net.ipv6.conf.all.forwarding").stdout.strip() == "0"
+
+
+def test_ipv6_spoofing_and_tenant_isolation(rhost6, upstream):
+    start_tenants(rhost6, ("alice", 20001, ALICE_IP, "", ALICE6), ("bob", 20002, BOB_IP, "", BOB6))
+    before = rhost6.tstats("alice")
+    rhost6.netns_run("alice", SPOOF6, "fd00:f1ef::99", UP6, str(UDP_PORT), "spoofed6", "5")
+    rhost6.netns_run("alice", SPOOF6, BOB6, UP6, str(UDP_PORT), "spoofed6b", "5")
+    rhost6.netns_run("alice", SPOOF6, ALICE6, UP6, str(UDP_PORT), "genuine6", "1")
+    wait_for(lambda: any(e.get("data") == "genuine6" for e in upstream_events(upstream)),
+             what="the genuine IPv6 datagram upstream")
+    after = rhost6.tstats("alice")
+    assert after["drop_spoof"] - before["drop_spoof"] == 10
+    assert not any(e.get("data", "").startswith("spoofed") for e in upstream_events(upstream))
+    # the default rules keep tenants apart over IPv6 too
+    r = rhost6.netns_run("alice", GET, BOB6, "7000", "10", "2")
+    assert r.stdout.strip() == "0"
+    assert rhost6.tstats("alice")["drop_fw_out"] >= 1
+
+
+def test_ipv6_rule_order_and_families(testroot, net, upstream):
+    fw = ('  firewall:\n'
+          '    out: ["allow fd00:f1ef::2 2001:2::/64", "deny ::/0 2001:2::/64",'
+          ' "allow 10.200.0.0/16 0.0.0.0/0", "allow fd00:f1ef::/64 ::/0", "deny"]\n'
+          '    in: ["allow ::/0 fd00:f1ef::/64", "allow 0.0.0.0/0 10.200.0.0/16", "deny"]\n')
+    h = make_rhost(testroot, net, fw, ipv6=True)
+    try:
+        h.start_router()
+        h.start_launcher()
+        start_tenants(h, ("alice", 20001, ALICE_IP, "", ALICE6), ("bob", 20002, BOB_IP, "", BOB6))
+        # rule 1 lets alice out before rule 2 denies the upstream subnet
+        assert get_in(h, "alice", UP6, 5000) == 5000
+        # bob meets rule 2 first, although rule 4 would allow him
+        assert get_in(h, "bob", UP6, 5000, timeout=3) == 0
+        assert h.tstats("bob")["drop_fw_out"] >= 1 and h.tstats("alice")["drop_fw_out"] == 0
+        # an IPv6 rule never decides an IPv4 packet: bob's IPv4 passes rule 3
+        assert get_in(h, "bob", UP_IP, 5000) == 5000
+        # tenant to tenant over IPv6, forwarded by the router itself: out-rule 4
+        # and in-rule 1 allow bob to reach alice
+        apid = h.status("alice")["pid"]
+        srv = subprocess.Popen(["nsenter", "-t", str(apid), "-n", "/usr/bin/python3", "-c", LISTEN6, ALICE6, "7000"],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: "7000" in sh("nsenter", "-t", str(apid), "-n", "ss", "-Hltn").stdout,
+                     what="alice listening on IPv6")
+            before = h.tstats("alice")["in_packets"]
+            r = h.netns_run("bob", GET, ALICE6, "7000", "0", "5")
+            assert r.stdout.strip() == str(len(b"hello6")), (r.stderr, h.tstats("alice"), h.tstats("bob"))
+            assert "GET /bytes/0" in srv.communicate(timeout=10)[0]
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+                srv.wait(10)
+        assert h.tstats("alice")["in_packets"] > before and h.tstats("bob")["drop_no_route"] == 0
     finally:
         assert teardown_rhost(h) == 0

@@ -440,6 +440,20 @@ static const struct bad_case bad_cases[] = {
 	   "network.address: 10.200.255.255 is the router, network or broadcast address of 10.200.0.0/16"),
 	T("address_not_ipv4", "uid: 1000\nnetwork: { address: 10.200.0 }\n", 2, 21,
 	  "network.address: '10.200.0' is not an IPv4 address"),
+	TN("address6_without_router6", "uid: 1000\nnetwork: { address: 10.200.0.5, address6: 'fd00::5' }\n", 2, 43,
+	   "network.address6: the host file has no router.address6 (IPv6 is off)"),
+	TN("address6_without_address", "uid: 1000\nnetwork: { address6: 'fd00::5' }\n", 2, 22,
+	   "network.address6: needs network.address too (IPv4 stays on)"),
+	T("address6_not_ipv6", "uid: 1000\nnetwork: { address: 10.200.0.5, address6: 10.200.0.6 }\n", 2, 43,
+	  "network.address6: '10.200.0.6' is not an IPv6 address"),
+	H("router6_prefix_48", "router: { address6: 'fd00::1/48' }\n", 1, 21,
+	  "router.address6: prefix /48 must be between /64 and /120"),
+	H("router6_subnet_address", "router: { address6: 'fd00::/64' }\n", 1, 21,
+	  "router.address6: the router needs a unicast host address, not the subnet, multicast or link-local"),
+	H("router6_link_local", "router: { address6: 'fe80::1/64' }\n", 1, 21,
+	  "router.address6: the router needs a unicast host address, not the subnet, multicast or link-local"),
+	H("router6_not_cidr", "router: { address6: 10.0.0.1/8 }\n", 1, 21,
+	  "router.address6: '10.0.0.1/8' is not an IPv6 address or CIDR"),
 	T("address_with_prefix", "uid: 1000\nnetwork: { address: 10.200.0.5/24 }\n", 2, 21,
 	  "network.address: '10.200.0.5/24' is not an IPv4 address"),
 	/* the tenant file name */
@@ -1268,6 +1282,46 @@ static void test_schema_markdown(void **state)
 	free(out);
 }
 
+/* IPv6: a tenant address inside router.address6, and the checks on it. */
+static void test_network6(void **state)
+{
+	static const char hy[] = "router: { address: 10.200.0.1/16, address6: 'fd00:f1ef::1/64' }\n";
+	static const struct { const char *addr6, *err; } cases[] = {
+		{ "fd00:f1ef::2", NULL },
+		{ "fd00:f1ef::ffff:1", NULL },
+		{ "fd00:f1ef:0:1::2", "network.address6: fd00:f1ef:0:1::2 is outside the router subnet fd00:f1ef::1/64" },
+		{ "fd00:f1ef::1", "network.address6: fd00:f1ef::1 is the router or subnet address of fd00:f1ef::1/64" },
+		{ "fd00:f1ef::", "network.address6: fd00:f1ef:: is the router or subnet address of fd00:f1ef::1/64" },
+	};
+	struct config_errors errs;
+	struct config_host *h = host_from(hy, &errs);
+	char yaml[256];
+
+	assert_non_null(h);
+	assert_true(h->router.has_address6);
+	assert_int_equal(h->router.address6.prefix, 64);
+	assert_int_equal(h->router.firewall.out.n, 7);
+	assert_int_equal(h->router.firewall.out.v[6].family, FW_ANY);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config_tenant *t;
+		snprintf(yaml, sizeof yaml, "uid: 1000\nnetwork: { address: 10.200.0.5, address6: '%s' }\n",
+			 cases[i].addr6);
+		t = tenant_from("t/alice.yaml", yaml, h, &errs);
+		if (!cases[i].err) {
+			uint8_t want[16];
+			assert_non_null(t);
+			assert_true(t->network.has_address6);
+			assert_int_equal(value_ipv6(cases[i].addr6, want, NULL), 0);
+			assert_memory_equal(t->network.address6, want, 16);
+			config_tenant_free(t);
+		} else {
+			assert_null(t);
+			assert_non_null(strstr(errs.e[0].msg, cases[i].err));
+		}
+	}
+	config_host_free(h);
+}
+
 /* ---- groups ---- */
 
 static int setup_hosts(void **state)
@@ -1312,6 +1366,7 @@ int main(void)
 		cmocka_unit_test(test_env_name_too_long),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_two_errors),
+		cmocka_unit_test(test_network6),
 	};
 	int failed = 0;
 

@@ -249,18 +249,153 @@ static void test_parse_refuses_lies(void **state)
 	assert_int_equal(pi.seg_len, 20 + 8 + 1000);
 }
 
+/* vnet header + IPv6/TCP with `payload` bytes, fd00:f1ef::2 -> 2001:2::2. */
+static void make_tcp6(struct pkt *p, uint8_t gso_type, uint16_t gso_size, size_t payload)
+{
+	uint8_t *ip = p->b + PACKET_VNET_LEN;
+	uint16_t v;
+
+	memset(p, 0, sizeof *p);
+	p->b[0] = PACKET_F_NEEDS_CSUM;
+	p->b[1] = gso_type;
+	v = gso_size;
+	memcpy(p->b + 4, &v, 2);
+	v = 40;
+	memcpy(p->b + 6, &v, 2);
+	v = 16;
+	memcpy(p->b + 8, &v, 2);
+	ip[0] = 0x60;
+	put16(ip + 4, (uint16_t)(32 + payload));
+	ip[6] = 6;
+	ip[7] = 64;
+	memcpy(ip + 8, "\xfd\x00\xf1\xef\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+	memcpy(ip + 24, "\x20\x01\x00\x02\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+	ip[40 + 12] = 8 << 4;
+	p->len = PACKET_VNET_LEN + 40 + 32 + payload;
+}
+
+static void test_parse_ipv6(void **state)
+{
+	struct packet_info pi;
+	struct pkt p;
+	uint16_t v;
+
+	make_tcp6(&p, PACKET_GSO_NONE, 0, 100);
+	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_OK);
+	assert_int_equal(pi.family, 6);
+	assert_memory_equal(pi.src6, "\xfd\x00\xf1\xef\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+	assert_memory_equal(pi.dst6, "\x20\x01\x00\x02\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+	assert_int_equal(pi.proto, 6);
+	assert_int_equal(pi.ip_len, 172);
+	assert_int_equal(pi.seg_len, 172);
+	/* a TSO super packet: segments of 40 + 32 + 1428 */
+	make_tcp6(&p, PACKET_GSO_TCPV6, 1428, 1900);
+	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_OK);
+	assert_int_equal(pi.seg_len, 40 + 32 + 1428);
+	/* trailing bytes are not part of it */
+	make_tcp6(&p, PACKET_GSO_NONE, 0, 10);
+	assert_int_equal(packet_parse(p.b, p.len + 50, &pi), PACKET_OK);
+	assert_int_equal(pi.ip_len, 82);
+	/* lies: payload length beyond what was read, the IPv4 GSO type, a
+	 * data offset past the end, extension headers in front of a GSO
+	 * packet, a checksum offset outside, truncated fixed header */
+	make_tcp6(&p, PACKET_GSO_NONE, 0, 100);
+	assert_int_equal(packet_parse(p.b, p.len - 1, &pi), PACKET_MALFORMED);
+	make_tcp6(&p, PACKET_GSO_TCPV4, 1428, 1900);
+	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_MALFORMED);
+	make_tcp6(&p, PACKET_GSO_TCPV6, 1428, 0);
+	p.b[PACKET_VNET_LEN + 40 + 12] = 15 << 4;
+	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_MALFORMED);
+	make_tcp6(&p, PACKET_GSO_TCPV6, 1428, 1900);
+	p.b[PACKET_VNET_LEN + 6] = 0;            /* hop-by-hop options first */
+	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_MALFORMED);
+	make_tcp6(&p, PACKET_GSO_NONE, 0, 10);
+	v = 2000;
+	memcpy(p.b + 8, &v, 2);
+	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_MALFORMED);
+	make_tcp6(&p, PACKET_GSO_NONE, 0, 10);
+	assert_int_equal(packet_parse(p.b, PACKET_VNET_LEN + 39, &pi), PACKET_MALFORMED);
+}
+
 static void test_parse_other_versions(void **state)
 {
 	struct packet_info pi;
 	struct pkt p;
 
 	make_tcp(&p, PACKET_GSO_NONE, 0, 40);
-	p.b[PACKET_VNET_LEN] = 0x60;
-	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_NOT_IPV4);
 	p.b[PACKET_VNET_LEN] = 0x00;
 	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_MALFORMED);
+	p.b[PACKET_VNET_LEN] = 0x50;
+	assert_int_equal(packet_parse(p.b, p.len, &pi), PACKET_MALFORMED);
 	p.b[PACKET_VNET_LEN] = 0x60;
-	assert_int_equal(packet_parse(p.b, PACKET_VNET_LEN + 1, &pi), PACKET_NOT_IPV4);
+	assert_int_equal(packet_parse(p.b, PACKET_VNET_LEN + 1, &pi), PACKET_MALFORMED);
+}
+
+/* IPv6 rules: the defaults with router.address6, families kept apart,
+ * and "deny" with no address matching both. */
+static void test_ipv6_rules(void **state)
+{
+	static const char yaml[] =
+		"state_dir: /tmp/x\ntenants_dir: /tmp/x\ndistros_dir: /tmp/x\nhomes_dir: /tmp/x\n"
+		"log_dir: /tmp/x\n"
+		"router: { enabled: true, address: 10.200.0.1/16, address6: 'fd00:f1ef::1/64' }\n";
+	uint8_t alice[16], bob[16], router[16], world[16];
+	struct config_errors errs;
+	struct config_host *h = config_host_parse("t.yaml", yaml, sizeof yaml - 1, &errs);
+	struct filter out, in, f;
+	struct fw_rule rules[3];
+	char why[WHY_LEN];
+	int which;
+
+	if (!h)
+		config_errors_print(&errs, stderr);
+	assert_non_null(h);
+	assert_int_equal(value_ipv6("fd00:f1ef::2", alice, why), 0);
+	assert_int_equal(value_ipv6("fd00:f1ef::3:7", bob, why), 0);
+	assert_int_equal(value_ipv6("fd00:f1ef::1", router, why), 0);
+	assert_int_equal(value_ipv6("2001:db8::34", world, why), 0);
+	assert_int_equal(filter_compile(&out, h->router.firewall.out.v, h->router.firewall.out.n), 0);
+	assert_int_equal(filter_compile(&in, h->router.firewall.in.v, h->router.firewall.in.n), 0);
+	assert_int_equal(out.n, 7);
+	assert_true(filter_allows6(&out, alice, router, &which));
+	assert_int_equal(which, 3);
+	assert_false(filter_allows6(&out, alice, bob, &which));
+	assert_int_equal(which, 4);
+	assert_true(filter_allows6(&out, alice, world, &which));
+	assert_int_equal(which, 5);
+	assert_false(filter_allows6(&out, world, world, &which));
+	assert_int_equal(which, 6);
+	assert_true(filter_allows6(&in, router, alice, NULL));
+	assert_false(filter_allows6(&in, bob, alice, NULL));
+	assert_true(filter_allows6(&in, world, alice, NULL));
+	/* the IPv4 rules are unchanged and ignore nothing of theirs */
+	assert_true(filter_allows(&out, IP4(10, 200, 0, 2), IP4(93, 184, 216, 34), &which));
+	assert_int_equal(which, 2);
+	filter_free(&out);
+	filter_free(&in);
+	config_host_free(h);
+
+	/* an IPv4 rule never matches IPv6 and the other way round; a rule
+	 * without addresses matches both */
+	assert_int_equal(value_fw_rule("allow 0.0.0.0/0 0.0.0.0/0", &rules[0], why), 0);
+	assert_int_equal(value_fw_rule("deny ::/0 2001:db8::/32", &rules[1], why), 0);
+	assert_int_equal(value_fw_rule("allow", &rules[2], why), 0);
+	assert_int_equal(filter_compile(&f, rules, 3), 0);
+	assert_false(filter_allows6(&f, alice, world, &which));
+	assert_int_equal(which, 1);
+	assert_true(filter_allows6(&f, alice, router, &which));
+	assert_int_equal(which, 2);
+	assert_true(filter_allows(&f, 1, 2, &which));
+	assert_int_equal(which, 0);
+	filter_free(&f);
+	/* prefixes across the 64-bit halves */
+	assert_int_equal(value_fw_rule("deny fd00:f1ef::3:0/112", &rules[0], why), 0);
+	assert_int_equal(filter_compile(&f, rules, 1), 0);
+	assert_false(filter_allows6(&f, bob, world, &which));
+	assert_int_equal(which, 0);
+	assert_false(filter_allows6(&f, alice, world, &which));
+	assert_int_equal(which, -1);
+	filter_free(&f);
 }
 
 int main(void)
@@ -272,6 +407,8 @@ int main(void)
 		cmocka_unit_test(test_parse_plain_and_gso),
 		cmocka_unit_test(test_parse_refuses_lies),
 		cmocka_unit_test(test_parse_other_versions),
+		cmocka_unit_test(test_parse_ipv6),
+		cmocka_unit_test(test_ipv6_rules),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -403,6 +403,51 @@ static void test_cidr_helpers(void **state)
 	assert_string_equal(buf, "1.2.3.4");              /* truncated, terminated */
 }
 
+static void test_cidr6(void **state)
+{
+	static const struct { const char *net, *addr; bool in; } contains[] = {
+		{ "fd00:f1ef::/64", "fd00:f1ef::2", true },
+		{ "fd00:f1ef::1/64", "fd00:f1ef::ffff:ffff:ffff:ffff", true },
+		{ "fd00:f1ef::/64", "fd00:f1ef:0:1::2", false },
+		{ "fd00:f1ef::/63", "fd00:f1ef:0:1::2", true },
+		{ "fd00:f1ef::/120", "fd00:f1ef::ff", true },
+		{ "fd00:f1ef::/120", "fd00:f1ef::100", false },
+		{ "::/0", "2001:db8::1", true },
+		{ "2001:db8::1/128", "2001:db8::1", true },
+		{ "2001:db8::1/128", "2001:db8::2", false },
+		{ "8000::/1", "7fff::", false },
+	};
+	static const struct bad bad[] = {
+		{ "fd00::/", "'fd00::/' has a bad prefix length (0 to 128)" },
+		{ "fd00::/-1", "'fd00::/-1' has a bad prefix length (0 to 128)" },
+		{ "10.0.0.1/8", "'10.0.0.1/8' is not an IPv6 address or CIDR" },
+		{ "::ffff:1.2.3.4/96", "'::ffff:1.2.3.4/96' is not an IPv6 address or CIDR" },
+		{ "g::1", "'g::1' is not an IPv6 address or CIDR" },
+	};
+	char why[WHY_LEN], buf[64];
+	struct cidr6 c;
+	uint8_t a[16];
+
+	for (size_t i = 0; i < ARRAY_SIZE(contains); i++) {
+		assert_int_equal(value_cidr6(contains[i].net, &c, NULL), 0);
+		assert_int_equal(value_ipv6(contains[i].addr, a, NULL), 0);
+		CHECK(cidr6_contains(&c, a) == contains[i].in, "%s in %s", contains[i].addr, contains[i].net);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		why[0] = 0;
+		CHECK(value_cidr6(bad[i].in, &c, why) == -1, "'%s' accepted", bad[i].in);
+		check_why(bad[i].in, why, bad[i].why);
+	}
+	assert_int_equal(value_ipv6("1.2.3.4", a, why), -1);
+	assert_string_equal(why, "'1.2.3.4' is not an IPv6 address");
+	assert_int_equal(value_ipv6("::ffff:1.2.3.4", a, why), -1);
+	assert_int_equal(value_cidr6("FD00:F1EF:0::1/64", &c, NULL), 0);
+	cidr6_format(&c, buf, sizeof buf);
+	assert_string_equal(buf, "fd00:f1ef::1/64");
+	ipv6_format(c.addr, buf, sizeof buf);
+	assert_string_equal(buf, "fd00:f1ef::1");
+}
+
 static void test_endpoint(void **state)
 {
 	static const struct { const char *in; int family; const char *addr; unsigned port; const char *text; } good[] = {
@@ -470,8 +515,8 @@ static void test_fw_rule(void **state)
 		uint32_t dst; int dp;
 		const char *text;
 	} good[] = {
-		{ "allow", FW_ALLOW, 0, 0, 0, 0, "allow 0.0.0.0/0 0.0.0.0/0" },
-		{ "deny", FW_DENY, 0, 0, 0, 0, "deny 0.0.0.0/0 0.0.0.0/0" },
+		{ "allow", FW_ALLOW, 0, 0, 0, 0, "allow" },
+		{ "deny", FW_DENY, 0, 0, 0, 0, "deny" },
 		{ "allow 10.0.0.0/8", FW_ALLOW, IP4(10, 0, 0, 0), 8, 0, 0, "allow 10.0.0.0/8 0.0.0.0/0" },
 		{ "deny 10.200.0.0/16 10.200.0.1", FW_DENY, IP4(10, 200, 0, 0), 16, IP4(10, 200, 0, 1), 32,
 		  "deny 10.200.0.0/16 10.200.0.1/32" },
@@ -491,6 +536,12 @@ static void test_fw_rule(void **state)
 		{ "allow 1.2.3.4 5.6.7.8 9.9.9.9", "firewall rule 'allow 1.2.3.4 5.6.7.8 9.9.9.9' must be 'allow|deny [SRC [DST]]'" },
 		{ "deny 1.2.3.4,5.6.7.8", NULL },
 		{ "allow 10.0.0.0/8 -> 1.2.3.4", NULL },
+		{ "allow 10.0.0.0/8 ::/0", "firewall rule 'allow 10.0.0.0/8 ::/0' mixes IPv4 and IPv6" },
+		{ "deny fd00::/8 0.0.0.0/0", "firewall rule 'deny fd00::/8 0.0.0.0/0' mixes IPv4 and IPv6" },
+		{ "allow fd00::/129", "'fd00::/129' has a bad prefix length (0 to 128)" },
+		{ "allow fd00:::1", "'fd00:::1' is not an IPv6 address or CIDR" },
+		{ "allow ::ffff:10.0.0.1", "'::ffff:10.0.0.1' is not an IPv6 address or CIDR" },
+		{ "allow fe80::1%eth0", "'fe80::1%eth0' is not an IPv6 address or CIDR" },
 	};
 	char why[WHY_LEN], text[64], longrule[200];
 
@@ -508,6 +559,24 @@ static void test_fw_rule(void **state)
 		why[0] = 0;
 		CHECK(value_fw_rule(bad[i].in, &r, why) == -1, "'%s' accepted", bad[i].in);
 		check_why(bad[i].in, why, bad[i].why);
+	}
+	/* IPv6 rules */
+	{
+		static const struct { const char *in, *text; } good6[] = {
+			{ "allow fd00:f1ef::/64", "allow fd00:f1ef::/64 ::/0" },
+			{ "deny fd00:f1ef::/64 fd00:f1ef::/64", "deny fd00:f1ef::/64 fd00:f1ef::/64" },
+			{ "allow ::/0 FD00:F1EF::1", "allow ::/0 fd00:f1ef::1/128" },
+			{ "allow 2001:db8:0:0:0:0:0:1/127 ::/0", "allow 2001:db8::1/127 ::/0" },
+		};
+		for (size_t i = 0; i < ARRAY_SIZE(good6); i++) {
+			struct fw_rule r, r2;
+			CHECK(value_fw_rule(good6[i].in, &r, why) == 0, "'%s' refused: %s", good6[i].in, why);
+			CHECK(r.family == FW_IPV6, "'%s' family", good6[i].in);
+			fw_rule_format(&r, text, sizeof text);
+			CHECK(!strcmp(text, good6[i].text), "'%s' formats as '%s'", good6[i].in, text);
+			CHECK(value_fw_rule(text, &r2, why) == 0 && !memcmp(&r2.src6, &r.src6, sizeof r.src6) &&
+			      !memcmp(&r2.dst6, &r.dst6, sizeof r.dst6), "'%s' round trip", text);
+		}
 	}
 	/* 128 bytes and more are refused before splitting. */
 	memset(longrule, ' ', sizeof longrule);
@@ -863,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_cidr_helpers),
 		cmocka_unit_test(test_endpoint),
 		cmocka_unit_test(test_fw_rule),
+		cmocka_unit_test(test_cidr6),
 		cmocka_unit_test(test_cron_parse),
 		cmocka_unit_test(test_cron_bad),
 		cmocka_unit_test(test_cron_matches),
