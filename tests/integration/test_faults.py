@@ -10,9 +10,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
-from test_gateway import GwHost, cleanup_cgroups, pubkey, tenant_file
-from test_gateway import distros, gw_user, keys  # noqa: F401 (fixtures)
+from conftest import GwHost, cleanup_cgroups, pubkey, tenant_file, wait_for
 
 
 @pytest.fixture
