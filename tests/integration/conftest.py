@@ -333,7 +333,7 @@ class GwHost(Host):
     def start_gateway(self, build=None):
         exe = str(Path(build) / "fief-gateway") if build else binary("fief-gateway")
         self.gw_out = open(self.gw_log_path, "ab")
-        env = dict(os.environ, FIEF_LOG_LEVEL="info")
+        env = dict(os.environ, FIEF_LOG_LEVEL=os.environ.get("FIEF_GW_LOG_LEVEL", "info"))
         self.gw = subprocess.Popen([exe, "-c", str(self.host_file)], stdout=self.gw_out,
                                    stderr=subprocess.STDOUT, env=env)
         self.wait_workers(WORKERS)

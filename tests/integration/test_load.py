@@ -100,6 +100,17 @@ def make_host(distros, keys, gw_user):
         assert "Sanitizer" not in log and "runtime error" not in log, log[-5000:]
 
 
+def worker_fds(h):
+    """Open fds of the gateway's workers: what the connections cost them."""
+    n = 0
+    for pid in h.worker_pids():
+        try:
+            n += len(os.listdir(f"/proc/{pid}/fd"))
+        except FileNotFoundError:
+            pass
+    return n
+
+
 def timed_login(h, user, key=None, src=None, command="echo logged-in", timeout=20):
     opts = ["-b", src] if src else []
     t0 = time.monotonic()
@@ -311,3 +322,186 @@ def test_500_interactive_sessions_over_50_tenants(make_host, keys, capsys, tmp_p
     # generous for a shared 2-core machine; the figures above are the result
     assert pct(steady, 99) < 2.0, pct(steady, 99)
     assert pct(steady, 50) < 0.5, pct(steady, 50)
+
+
+# ---------------------------------------------------------- login floods
+
+class UnauthFlood(threading.Thread):
+    """Keep `n` TCP connections to the gateway open from address `src`,
+    never authenticating: one in `speak_every` answers the gateway's banner
+    with its SSH version line and then says nothing more (a slow client,
+    which the gateway cannot tell from a real one), the rest never say a
+    word. Whatever the gateway closes is opened
+    again, at most `reopen_rate` per second, until stop()."""
+
+    def __init__(self, port, src, n, reopen_rate=300, speak_every=2):
+        super().__init__(daemon=True)
+        self.port, self.src, self.n, self.reopen_rate = port, src, n, reopen_rate
+        self.speak_every = speak_every
+        self.sel = selectors.DefaultSelector()
+        self.stopping = threading.Event()
+        self.opened = 0
+        self.closed_by_gateway = 0
+        self.connect_errors = 0
+        self.open_now = 0
+        self.error = None
+
+    def open_one(self, speak):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((self.src, 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", self.port))
+            s.setblocking(False)
+        except OSError:
+            self.connect_errors += 1
+            s.close()
+            return
+        self.sel.register(s, selectors.EVENT_READ, speak)
+        self.opened += 1
+        self.open_now += 1
+
+    def run(self):
+        try:
+            for i in range(self.n):
+                if self.stopping.is_set():
+                    break
+                self.open_one(speak=i % self.speak_every == 0)
+            budget, t_budget = 0, time.monotonic()
+            guard = time.monotonic() + 600
+            while not self.stopping.is_set() and time.monotonic() < guard:
+                for key, _ in self.sel.select(0.1):
+                    s = key.fileobj
+                    try:
+                        data = s.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    if data:
+                        # the gateway's banner: a speaker answers it with
+                        # its own version line (once), then goes quiet
+                        if key.data:
+                            self.sel.modify(s, selectors.EVENT_READ, False)
+                            try:
+                                s.send(b"SSH-2.0-OpenSSH_9.2p1 flood\r\n")
+                            except OSError:
+                                pass
+                        continue
+                    self.sel.unregister(s)
+                    s.close()
+                    self.open_now -= 1
+                    self.closed_by_gateway += 1
+                now = time.monotonic()
+                if now - t_budget >= 1:
+                    budget, t_budget = 0, now
+                while self.open_now < self.n and budget < self.reopen_rate and not self.stopping.is_set():
+                    budget += 1
+                    self.open_one(speak=budget % self.speak_every == 0)
+        except Exception as e:          # reported by the test, not lost in a thread
+            self.error = repr(e)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(30)
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+        self.sel.close()
+
+
+class FailedLoginFlood:
+    """`threads` loops of stock ssh logins with a key nobody authorized,
+    bound to address `src`."""
+
+    def __init__(self, h, user, src, threads=4):
+        self.h, self.user, self.src = h, user, src
+        self.stopping = threading.Event()
+        self.results = []
+        self.threads = [threading.Thread(target=self.loop, daemon=True) for _ in range(threads)]
+        self.procs = set()
+        self.lock = threading.Lock()
+
+    def loop(self):
+        guard = time.monotonic() + 300
+        while not self.stopping.is_set() and time.monotonic() < guard:
+            p = subprocess.Popen(self.h.ssh_args(self.user, key="eve", opts=["-b", self.src]) + ["true"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            with self.lock:
+                self.procs.add(p)
+            try:
+                _, err = p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                _, err = p.communicate()
+            with self.lock:
+                self.procs.discard(p)
+                self.results.append("denied" if DENIED in err else
+                                    "accepted" if p.returncode == 0 else "cut")
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(40)
+        with self.lock:
+            for p in self.procs:
+                p.kill()
+
+
+@pytest.mark.parametrize("unauth_src,speak_every", [("127.0.0.2", 2), ("127.0.0.3", 2), ("127.0.0.3", 1)],
+                         ids=["one-address", "two-addresses", "all-speaking"])
+def test_a_customer_logs_in_through_floods(make_host, keys, capsys, unauth_src, speak_every):
+    """2000 unauthenticated connections and a failed-login flood; the
+    failed logins always come from 127.0.0.2, the idle connections from the
+    same address or from one that never fails a login (so the failure
+    budget never shuts it out). The customer comes from 127.0.0.1."""
+    flood_src = "127.0.0.2"
+    h = make_host({"alice": tenant_file(21001, pubkey(keys, "alice")),
+                   "bob": tenant_file(21002, pubkey(keys, "bob"))})
+    base = sorted(timed_login(h, "alice")[0] for _ in range(3))[1]
+    fds_idle = worker_fds(h)
+    fds_seen = []
+    unauth = UnauthFlood(h.port, unauth_src, 2000, speak_every=speak_every)
+    logins = FailedLoginFlood(h, "bob", flood_src)
+    took = []
+    with nofile(8192):
+        try:
+            unauth.start()
+            wait_for(lambda: unauth.opened >= 2000 or unauth.error or not unauth.is_alive(), timeout=60,
+                     interval=0.1, what="2000 connections made")
+            logins.start()
+            # the failure budget of the source runs out: its logins are cut on accept
+            wait_for(lambda: logins.results.count("cut") >= 3, timeout=60, interval=0.1,
+                     what="failed-login flood rate-limited")
+            for _ in range(5):
+                fds_seen.append(worker_fds(h))
+                t, r = timed_login(h, "alice", src="127.0.0.1")
+                took.append(t)
+                assert (r.returncode, r.stdout) == (0, "logged-in\n"), (t, r.stderr, "\n".join(
+                    l for l in h.gw_log().splitlines() if "127.0.0.1 " in l or "127.0.0.1:" in l))
+                time.sleep(0.3)
+        finally:
+            logins.stop()
+            unauth.stop()
+    res = logins.results
+    report(capsys, f"floods from {flood_src}/{unauth_src}: {unauth.opened} unauthenticated connections made "
+           f"({unauth.closed_by_gateway} closed by the gateway; gateway fds {fds_idle} idle, "
+           f"at most {max(fds_seen or [0])} under flood), "
+           f"{len(res)} failed logins ({res.count('denied')} denied, {res.count('cut')} cut on accept); "
+           f"customer login: baseline {base * 1000:.0f} ms, under flood "
+           + " ".join(f"{t * 1000:.0f}" for t in took) + " ms")
+    assert unauth.error is None, unauth.error
+    assert unauth.opened >= 2000
+    assert "accepted" not in res
+    assert res.count("denied") >= 10
+    log = h.gw_log()
+    # the gateway held on to no more than its limit (max_unauthenticated,
+    # 100 per worker), and turned away none of the customer's connections
+    assert max(fds_seen) <= fds_idle + 2 * 100 + 20, (fds_idle, fds_seen)
+    assert not re.search(r"connection from 127\.0\.0\.1 (port \d+ )?refused", log)
+    assert not re.search(r"alice: connection from 127\.0\.0\.1 port \d+ closed: (?!the client disconnected)", log)
+    assert max(took) < 2.0, took
