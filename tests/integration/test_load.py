@@ -505,3 +505,121 @@ def test_a_customer_logs_in_through_floods(make_host, keys, capsys, unauth_src, 
     assert not re.search(r"connection from 127\.0\.0\.1 (port \d+ )?refused", log)
     assert not re.search(r"alice: connection from 127\.0\.0\.1 port \d+ closed: (?!the client disconnected)", log)
     assert max(took) < 2.0, took
+
+
+# ------------------------------------------------------ noisy neighbours
+
+def memory_peak(h, name):
+    """The most memory the tenant's cgroup ever used (v1
+    max_usage_in_bytes, v2 memory.peak), or None if not offered."""
+    for d in h.cgroup_dirs(name):
+        for f in ("memory.max_usage_in_bytes", "memory.peak"):
+            if (d / f).exists():
+                return int((d / f).read_text())
+    return None
+
+
+class Sink(threading.Thread):
+    """Reads a client's output as fast as it comes, counting bytes."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.bytes = stream, 0
+
+    def run(self):
+        for chunk in iter(lambda: self.stream.read1(1 << 20), b""):
+            self.bytes += len(chunk)
+
+
+def echo_round_trips(h, user, key, seconds, pace=0.05):
+    """A pty session and a pipes session of `user`, each typing a line
+    every ~pace seconds for `seconds`: the round trips, in seconds."""
+    errlog = tempfile.TemporaryFile()
+    sel = selectors.DefaultSelector()
+    sessions = []
+    try:
+        for i, tty in enumerate((True, False)):
+            s = EchoSession(i, h.ssh_args(user, key=key, opts=["-tt"] if tty else ["-T"]) + ["cat"], tty, errlog)
+            sel.register(s.out, selectors.EVENT_READ, s)
+            sessions.append(s)
+            s.send(time.monotonic())
+        drive_sessions(sessions, sel, lambda: all(s.login_rtt is not None or s.error for s in sessions),
+                       pace, deadline_per_echo=30)
+        t_end = time.monotonic() + seconds
+        drive_sessions(sessions, sel, lambda: time.monotonic() >= t_end, pace, deadline_per_echo=10)
+        for s in sessions:
+            s.close()
+        codes = [s.proc.wait(30) for s in sessions]
+    finally:
+        for s in sessions:
+            if s.proc.poll() is None:
+                s.proc.kill()
+            s.proc.wait()
+            s.proc.stdout.close()
+        sel.close()
+        errlog.seek(0)
+        err = errlog.read().decode(errors="replace")
+        errlog.close()
+    assert not [s.error for s in sessions if s.error], ([s.error for s in sessions], err[-1000:])
+    assert codes == [0, 0], (codes, err[-1000:])
+    return [r for s in sessions for r in s.rtts]
+
+
+def test_pty_flood_and_memory_hog_leave_the_neighbour_responsive(make_host, keys, capsys):
+    hog_limit = 64 << 20
+    h = make_host({
+        "flood": tenant_file(21001, pubkey(keys, "alice")),
+        "hog": tenant_file(21002, pubkey(keys, "bob"), limits="{ memory: 64M, cpu: 1, pids: 64, tmp: 8M }"),
+        "calm": tenant_file(21003, pubkey(keys, "carol")),
+    })
+    inits = {n: h.status(n)["pid"] for n in ("flood", "hog", "calm")}
+    quiet = echo_round_trips(h, "calm", "carol", 3)
+    rss_before = sum(rss_kb(p) for p in h.worker_pids())
+    flood = subprocess.Popen(h.ssh_args("flood", key="alice", opts=["-tt"]) + ["yes flooding-the-pty-as-fast-as-it-can"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    # allocate far past the limit, again and again: the kernel kills the
+    # allocation inside the tenant each time
+    hog = subprocess.Popen(h.ssh_args("hog", key="bob") +
+                           ["for i in $(seq 500); do /usr/bin/fief-probe alloc 256 >/dev/null 2>&1; done"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sink = Sink(flood.stdout)
+    sink.start()
+    try:
+        wait_for(lambda: sink.bytes > (8 << 20) and h.status("hog")["oom_kills"] >= 1, timeout=60,
+                 interval=0.2, what="the flood flowing and the hog hitting its limit")
+        flooded_at_start = sink.bytes
+        t0 = time.monotonic()
+        noisy = echo_round_trips(h, "calm", "carol", 8)
+        logins = [timed_login(h, "calm", key="carol")[0] for _ in range(3)]
+        rate = (sink.bytes - flooded_at_start) / (time.monotonic() - t0)
+        rss_during = sum(rss_kb(p) for p in h.worker_pids())
+        hog_status = h.status("hog")
+        assert flood.poll() is None and hog.poll() is None, "the noise stopped early"
+    finally:
+        for p in (flood, hog):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        sink.join(10)
+        flood.stdout.close()
+    peak = memory_peak(h, "hog")
+    report(capsys, f"neighbour echo round trips: quiet p50 {pct(quiet, 50) * 1000:.1f} ms "
+           f"p99 {pct(quiet, 99) * 1000:.1f} ms; with a pty flood ({rate / 1e6:.1f} MB/s) and a memory hog "
+           f"({hog_status['oom_kills']} OOM kills, peak {peak and peak >> 20} MiB of 64) next door: "
+           f"p50 {pct(noisy, 50) * 1000:.1f} ms p99 {pct(noisy, 99) * 1000:.1f} ms max {max(noisy) * 1000:.0f} ms "
+           f"over {len(noisy)} round trips; fresh logins " + " ".join(f"{t * 1000:.0f}" for t in logins) +
+           f" ms; gateway workers RSS {rss_before >> 10} -> {rss_during >> 10} MiB")
+    assert sink.bytes > (16 << 20)                  # the flood really flowed
+    assert len(noisy) >= 100
+    assert pct(noisy, 99) < 1.0, sorted(noisy)[-10:]
+    assert max(logins) < 2.0, logins
+    # the hog's memory stayed in its own tenant: killed there, at its limit
+    assert hog_status["oom_kills"] >= 1 and hog_status["state"] == "running"
+    if peak is not None:
+        assert peak <= hog_limit + (1 << 20), peak
+    for n in ("flood", "calm"):
+        s = h.status(n)
+        assert s["oom_kills"] == 0 and s["memory"] < 48 << 20, s
+    # nobody's init died, and the flood was not buffered in the gateway
+    assert {n: h.status(n)["pid"] for n in inits} == inits
+    assert rss_during - rss_before < 32 * 1024, (rss_before, rss_during)
