@@ -19,7 +19,6 @@ import re
 import resource
 import selectors
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -29,7 +28,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import (DENIED, GwHost, SSH_BASE, cleanup_cgroups, pubkey, rss_kb, tenant_file, wait_for)
+from conftest import (DENIED, GwHost, cleanup_cgroups, pubkey, rss_kb, tenant_file, wait_for)
 
 
 # ---------------------------------------------------------------- helpers
