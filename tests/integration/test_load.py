@@ -110,6 +110,12 @@ def worker_fds(h):
     return n
 
 
+def sanitized(h):
+    """Is the gateway an AddressSanitizer build?"""
+    with open(f"/proc/{h.gw.pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 def timed_login(h, user, key=None, src=None, command="echo logged-in", timeout=20):
     opts = ["-b", src] if src else []
     t0 = time.monotonic()
@@ -627,4 +633,5 @@ def test_pty_flood_and_memory_hog_leave_the_neighbour_responsive(make_host, keys
         assert s["oom_kills"] == 0 and s["memory"] < 48 << 20, s
     # nobody's init died, and the flood was not buffered in the gateway
     assert {n: h.status(n)["pid"] for n in inits} == inits
-    assert rss_during - rss_before < 32 * 1024, (rss_before, rss_during)
+    # (ASan's quarantine keeps freed memory a while: a looser bound there)
+    assert rss_during - rss_before < (256 if sanitized(h) else 32) * 1024, (rss_before, rss_during)
