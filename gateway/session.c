@@ -385,8 +385,11 @@ bool session_make_room(const struct sockaddr_storage *peer)
 	size_t n = 0;
 	bool done = false;
 
-	if (W.n_unauth == 0 || !ratelimit_source((const struct sockaddr *)peer, mine_key))
+	if (W.n_unauth == 0)
 		return false;
+	/* Another family than IPv4/IPv6 keys as zeros: one source, as they
+	 * are counted in s->source too. */
+	ratelimit_source((const struct sockaddr *)peer, mine_key);
 	v = malloc(W.n_unauth * sizeof *v);
 	if (!v)
 		return false;
