@@ -52,7 +52,7 @@ static int64_t rl_now_ms(void)
 /* IPv4 (and IPv4-mapped IPv6) by address, other IPv6 by /64: one host
  * owns a whole /64, so counting its addresses one by one would not limit
  * anything. */
-static bool rl_key(const struct sockaddr *sa, uint8_t key[16])
+bool ratelimit_source(const struct sockaddr *sa, uint8_t key[16])
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -139,7 +139,7 @@ bool ratelimit_allowed(const struct sockaddr *sa)
 	struct rl_slot *s;
 	bool ok = true;
 
-	if (!rl || !rl_key(sa, key) || !rl_lock())
+	if (!rl || !ratelimit_source(sa, key) || !rl_lock())
 		return true;
 	s = rl_find(key, rl_now_ms(), false);
 	if (s && s->milli_tokens < 1000)
@@ -153,7 +153,7 @@ void ratelimit_failed(const struct sockaddr *sa)
 	uint8_t key[16];
 	struct rl_slot *s;
 
-	if (!rl || !rl_key(sa, key) || !rl_lock())
+	if (!rl || !ratelimit_source(sa, key) || !rl_lock())
 		return;
 	s = rl_find(key, rl_now_ms(), true);
 	if (s && s->milli_tokens >= 1000)

@@ -12,6 +12,7 @@
 #define FIEF_GATEWAY_RATELIMIT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define RATELIMIT_SLOTS 4096
@@ -26,5 +27,9 @@ bool ratelimit_allowed(const struct sockaddr *sa);
 
 /* One failed authentication from this source. */
 void ratelimit_failed(const struct sockaddr *sa);
+
+/* The source a connection is counted under: an IPv4 address (IPv4-mapped
+ * IPv6 included) or an IPv6 /64, as 16 bytes. false for other families. */
+bool ratelimit_source(const struct sockaddr *sa, uint8_t key[16]);
 
 #endif

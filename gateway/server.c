@@ -271,7 +271,7 @@ static void wk_admit(int fd, struct sockaddr_storage *peer)
 		close(fd);
 		return;
 	}
-	if (W.n_unauth >= (unsigned)W.host->gateway.max_unauthenticated && !session_evict_idle()) {
+	if (W.n_unauth >= (unsigned)W.host->gateway.max_unauthenticated && !session_make_room(peer)) {
 		gw_addr_text((struct sockaddr *)peer, addr, sizeof addr);
 		log_info("connection from %s refused: %u connections not yet authenticated", addr, W.n_unauth);
 		close(fd);

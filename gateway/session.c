@@ -11,6 +11,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 
 static unsigned session_last_id;
 
@@ -321,6 +322,16 @@ void session_accept(int fd, const struct sockaddr_storage *peer, const struct so
 	s->fd = fd;
 	s->peer = *peer;
 	s->local = *local;
+	ratelimit_source((const struct sockaddr *)peer, s->source);
+	/* A client whose version line was waiting in the socket before we
+	 * accepted it has spoken too: the io callback will never see that
+	 * first read, libssh does it below. */
+	{
+		char b;
+
+		if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
+			s->spoke = true;
+	}
 	s->port = gw_addr_text((const struct sockaddr *)peer, s->addr, sizeof s->addr);
 	s->local_port = gw_addr_text((const struct sockaddr *)local, s->local_addr, sizeof s->local_addr);
 	s->accepted = ev_now(W.loop);
@@ -349,17 +360,83 @@ void session_accept(int fd, const struct sockaddr_storage *peer, const struct so
 	session_settle(s);
 }
 
-/* A client that has not sent a single byte, not even its version line,
- * is the one to let go: real clients speak the moment they connect. */
-bool session_evict_idle(void)
+static int session_by_source(const void *a, const void *b)
 {
-	for (struct gw_session *s = W.first; s; s = s->next)
-		if (s->state == SS_KEX && !s->spoke && !s->settling) {
-			session_disconnect(s, "too many unauthenticated connections");
-			session_free(s);
-			return true;
+	const struct gw_session *x = *(const struct gw_session *const *)a;
+	const struct gw_session *y = *(const struct gw_session *const *)b;
+	int c = memcmp(x->source, y->source, sizeof x->source);
+
+	return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* Bytes waiting that our io callback has not seen yet (accepted and
+ * spoken to within one loop iteration) mean the client has spoken. */
+static bool session_has_input(const struct gw_session *s)
+{
+	char b;
+
+	return recv(s->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
+/* A client that has not sent a single byte, not even its version line,
+ * is the one to let go: real clients speak the moment they connect. But
+ * it is taken from the address holding the most slots: otherwise one
+ * address opening connections and answering slowly (its version line,
+ * then nothing until the login grace runs out) would keep every slot, and
+ * a real customer who had not spoken yet would be the idle one to go.
+ * Sorting costs O(n log n) for n = max_unauthenticated, paid only when
+ * full. */
+bool session_make_room(const struct sockaddr_storage *peer)
+{
+	uint8_t mine_key[16];
+	struct gw_session **v;
+	size_t n = 0;
+	bool done = false;
+
+	if (W.n_unauth == 0)
+		return false;
+	/* Another family than IPv4/IPv6 keys as zeros: one source, as they
+	 * are counted in s->source too. */
+	ratelimit_source((const struct sockaddr *)peer, mine_key);
+	v = malloc(W.n_unauth * sizeof *v);
+	if (!v)
+		return false;
+	for (struct gw_session *s = W.first; s && n < W.n_unauth; s = s->next)
+		if (!s->authenticated && s->state != SS_DEAD && !s->settling)
+			v[n++] = s;
+	qsort(v, n, sizeof *v, session_by_source);
+	for (int round = 0; round < 16 && !done; round++) {
+		struct gw_session *oldest = NULL, *silent = NULL, *victim;
+		size_t best = 0, mine = 0;
+
+		for (size_t i = 0, j; i < n; i = j) {
+			struct gw_session *quiet = NULL;
+
+			for (j = i; j < n && !memcmp(v[j]->source, v[i]->source, sizeof mine_key); j++)
+				if (!quiet && !v[j]->spoke)
+					quiet = v[j];
+			if (!memcmp(v[i]->source, mine_key, sizeof mine_key))
+				mine = j - i;
+			if (j - i > best || (j - i == best && quiet && !silent)) {
+				best = j - i;
+				oldest = v[i];
+				silent = quiet;
+			}
 		}
-	return false;
+		if (silent && session_has_input(silent)) {
+			silent->spoke = true;      /* look again */
+			continue;
+		}
+		victim = silent ? silent : (oldest && best >= mine + 2 ? oldest : NULL);
+		if (!victim)
+			break;
+		session_disconnect(victim, silent ? "too many unauthenticated connections"
+						  : "too many unauthenticated connections from its address");
+		session_free(victim);
+		done = true;
+	}
+	free(v);
+	return done;
 }
 
 void session_close_all(void)

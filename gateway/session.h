@@ -13,6 +13,7 @@
 #include <libssh/libssh.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "auth.h"
@@ -40,6 +41,7 @@ struct gw_session {
 	ev_timer grace;                  /* login_grace */
 	ev_tstamp accepted;
 	struct sockaddr_storage peer, local;
+	uint8_t source[16];              /* ratelimit_source() of peer: what limits count */
 	char addr[64];                   /* peer address, numeric */
 	int port;
 	char local_addr[64];
@@ -69,10 +71,12 @@ void session_disconnect(struct gw_session *s, const char *why);
 /* The user authenticated: called by auth. */
 void session_authenticated(struct gw_session *s);
 
-/* At the limit of unauthenticated connections: close the oldest one whose
- * client has not said a word yet, to make room. Returns true if one was
- * closed. */
-bool session_evict_idle(void);
+/* At the limit of unauthenticated connections, a newcomer from peer: make
+ * room by closing one unauthenticated connection of the address that holds
+ * the most of them, the oldest whose client has not said a word yet if
+ * there is one, else (only if that address holds at least two more than
+ * peer's) its oldest. Returns true if one was closed. */
+bool session_make_room(const struct sockaddr_storage *peer);
 
 /* Every session of the worker: end them all now (SIGTERM). */
 void session_close_all(void);

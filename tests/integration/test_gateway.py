@@ -18,11 +18,9 @@ import hashlib
 import os
 import re
 import resource
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import warnings
@@ -30,217 +28,23 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DISTROS, REPO, Host, binary, require_root, wait_for
+import conftest
+from conftest import (DENIED, GW_USER, SSH_BASE, WORKERS, Deadline, baseline, binary, feed_random,
+                      free_port, hash_stream, have_ipv6, login_time, pubkey, rss_kb, tenant_file, wait_for)
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 paramiko = pytest.importorskip("paramiko")
 pexpect = pytest.importorskip("pexpect")
 
-GW_USER = "fief-gw-test"
-WORKERS = 2
-SSH_BASE = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes",
-            "-o", "ConnectTimeout=10"]
-DENIED = "Permission denied (publickey,password)."
 
-
-# ----------------------------------------------------------------- fixtures
-
-@pytest.fixture(scope="session")
-def gw_user():
-    require_root()
-    if subprocess.run(["id", GW_USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        GW_USER], check=True)
-    return GW_USER
-
-
-@pytest.fixture(scope="session")
-def distros(testroot):
-    """mini (from conftest) and the Debian distro, next to each other."""
-    env = dict(os.environ, FIEF_DISTROS_DIR=str(DISTROS))
-    r = subprocess.run([str(REPO / "scripts" / "make-distro"), "bookworm"], env=env,
-                       capture_output=True, text=True, timeout=900)
-    if r.returncode != 0:
-        pytest.skip("cannot build the bookworm distro: " + r.stderr[-500:])
-    return DISTROS
-
-
-@pytest.fixture(scope="session")
-def keys(tmp_path_factory):
-    d = tmp_path_factory.mktemp("keys")
-    for name in ("alice", "bob", "carol", "dave", "eve"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(d / name)],
-                       check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f", str(d / "carol_rsa")],
-                   check=True)
-    return d
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def have_ipv6():
+def __getattr__(name):
+    """The fixtures and helpers moved to conftest.py stay importable from
+    here (`from test_gateway import GwHost, gw`) for older test files; they
+    are not bound in this module so that pytest registers them only once."""
     try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-def pubkey(keys, name):
-    return (keys / f"{name}.pub").read_text().strip()
-
-
-def tenant_file(uid, key, distro="mini", shell="/bin/sh", extra_ssh="", extra="",
-                limits="{ memory: 256M, cpu: 1, pids: 256, tmp: 64M }"):
-    return (f"uid: {uid}\n"
-            f"distro: {distro}\n"
-            f"limits: {limits}\n"
-            "ssh:\n"
-            f"  shell: {shell}\n"
-            "  authorized_keys:\n"
-            f"    - {key}\n" + extra_ssh + extra)
-
-
-class GwHost(Host):
-    """A Host whose host file has a gateway section, and its gateway."""
-
-    def __init__(self, base, distros, keys, **gateway):
-        super().__init__(base, distros)
-        self.keys = keys
-        self.port = free_port()
-        self.ipv6 = have_ipv6()
-        self.gw = None
-        self.gw_log_path = self.base / "gateway.log"
-        self.gateway_opts = gateway
-        self.host_text = re.sub(r"^gateway:.*\n", "", self.host_file.read_text(), flags=re.M)
-        self.write_host_file()
-
-    def write_host_file(self):
-        listen = [f'"127.0.0.1:{self.port}"'] + ([f'"[::1]:{self.port}"'] if self.ipv6 else [])
-        g = {"listen": "[" + ", ".join(listen) + "]", "host_keys_dir": str(self.base / "hostkeys"),
-             "user": GW_USER, "workers": str(WORKERS)}
-        g.update({k: str(v) for k, v in self.gateway_opts.items()})
-        text = self.host_text + "gateway:\n" + "".join(f"  {k}: {v}\n" for k, v in g.items())
-        tmp = self.host_file.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.rename(tmp, self.host_file)
-
-    # --- the gateway ---
-    def gw_log(self):
-        try:
-            return self.gw_log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def start_gateway(self, build=None):
-        exe = str(Path(build) / "fief-gateway") if build else binary("fief-gateway")
-        self.gw_out = open(self.gw_log_path, "ab")
-        env = dict(os.environ, FIEF_LOG_LEVEL="info")
-        self.gw = subprocess.Popen([exe, "-c", str(self.host_file)], stdout=self.gw_out,
-                                   stderr=subprocess.STDOUT, env=env)
-        self.wait_workers(WORKERS)
-        return self.gw
-
-    def wait_workers(self, n, since=0):
-        wait_for(lambda: self.gw.poll() is not None or
-                 self.gw_log().count("ready as", since) >= n, timeout=20, what="gateway workers")
-        assert self.gw.poll() is None, self.gw_log()
-
-    def reload_gateway(self, **opts):
-        """Rewrite the host file and SIGHUP: a new generation of workers."""
-        self.gateway_opts.update(opts)
-        self.write_host_file()
-        mark = len(self.gw_log())
-        self.gw.send_signal(signal.SIGHUP)
-        self.wait_workers(WORKERS, since=mark)
-
-    def stop_gateway(self, timeout=20):
-        if not self.gw or self.gw.poll() is not None:
-            return self.gw.returncode if self.gw else None
-        self.gw.send_signal(signal.SIGTERM)
-        try:
-            self.gw.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.gw.kill()
-            self.gw.wait()
-            raise AssertionError("gateway did not stop in time:\n" + self.gw_log()[-3000:])
-        return self.gw.returncode
-
-    def worker_pids(self):
-        out = subprocess.run(["pgrep", "-P", str(self.gw.pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
-    # --- clients ---
-    def ssh_args(self, user, key=None, opts=(), host="127.0.0.1"):
-        key = key or user
-        return (["ssh", *SSH_BASE, "-p", str(self.port), "-i", str(self.keys / key), *opts,
-                 f"{user}@{host}"])
-
-    def ssh(self, user, command=None, key=None, opts=(), input=None, timeout=60, host="127.0.0.1",
-            text=True):
-        args = self.ssh_args(user, key, opts, host) + ([command] if command is not None else [])
-        return subprocess.run(args, input=input, capture_output=True, text=text, timeout=timeout)
-
-    def ssh_command(self, key):
-        """For rsync -e, GIT_SSH_COMMAND, scp and sftp -S."""
-        return " ".join(["ssh", *SSH_BASE, "-p", str(self.port), "-i", str(self.keys / key)])
-
-    def paramiko(self, user, key=None, **kw):
-        c = paramiko.SSHClient()
-        c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        pkey = paramiko.Ed25519Key.from_private_key_file(str(self.keys / (key or user)))
-        c.connect("127.0.0.1", self.port, user, pkey=pkey, allow_agent=False, look_for_keys=False,
-                  timeout=10, banner_timeout=10, auth_timeout=10, **kw)
-        return c
-
-
-def cleanup_cgroups(h):
-    for p in h.cgroup_dirs():
-        for d in sorted(p.rglob("*"), reverse=True):
-            if d.is_dir():
-                d.rmdir()
-        p.rmdir()
-
-
-@pytest.fixture
-def gw(distros, keys, gw_user):
-    base = tempfile.mkdtemp(prefix="fief-gw-")
-    # The gateway runs as its own user: it must reach tenants.d and state/agents.
-    os.chmod(base, 0o755)
-    h = GwHost(base, distros, keys)
-    h.start_launcher()
-    try:
-        h.write_tenant("alice", tenant_file(21001, pubkey(keys, "alice")))
-        h.write_tenant("bob", tenant_file(21002, pubkey(keys, "bob")))
-        h.write_tenant("carol", tenant_file(
-            21003, pubkey(keys, "carol"), distro="bookworm", shell="/bin/bash",
-            limits="{ memory: 1G, cpu: 2, pids: 2048, tmp: 256M }",
-            extra_ssh="  accept_env: [FIEF_NOPE, MY_*, EXACT]\n"))
-        h.write_tenant("dave", tenant_file(21004, pubkey(keys, "dave")))
-        for name in ("alice", "bob", "carol", "dave"):
-            h.wait_state(name, "running")
-        h.ctl("stop", "dave")
-        h.wait_state("dave", "stopped")
-        h.start_gateway(os.environ.get("FIEF_BUILD"))
-        yield h
-    finally:
-        rc = h.stop_gateway()
-        gw_log = h.gw_log()
-        # pytest shows this only when the test failed
-        print("---- gateway log (last lines) ----\n" + "\n".join(gw_log.splitlines()[-60:]))
-        lrc = h.stop_launcher()
-        cleanup_cgroups(h)
-        shutil.rmtree(base, ignore_errors=True)
-    assert rc == 0, "gateway exited with %s:\n%s" % (rc, gw_log[-3000:])
-    assert lrc == 0
-    assert "Sanitizer" not in gw_log and "runtime error" not in gw_log, gw_log[-5000:]
-
+        return getattr(conftest, name)
+    except AttributeError:
+        raise AttributeError(f"module 'test_gateway' has no attribute {name!r}") from None
 
 # ------------------------------------------------------------- ssh exec
 
@@ -754,61 +558,6 @@ def test_200_concurrent_sessions(gw):
     assert not bad, bad[:5]
 
 
-class Deadline:
-    """Kill these processes if they are still running after `seconds`: a
-    stalled relay must fail the test, not hang it."""
-
-    def __init__(self, seconds, *procs):
-        self.procs = procs
-        self.timer = threading.Timer(seconds, self.fire)
-        self.fired = False
-
-    def fire(self):
-        self.fired = True
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-
-    def __enter__(self):
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.timer.cancel()
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        assert not self.fired, "timed out"
-
-
-def hash_stream(f, size):
-    h = hashlib.sha256()
-    left = size
-    while left:
-        chunk = f.read(min(left, 1 << 20))
-        assert chunk, "stream ended early"
-        h.update(chunk)
-        left -= len(chunk)
-    assert f.read(1) == b""
-    return h.hexdigest()
-
-
-def feed_random(proc, size, seed):
-    """Write size pseudo-random bytes to proc.stdin; return their sha256."""
-    h = hashlib.sha256()
-    block = hashlib.shake_256(seed).digest(1 << 20)
-    sent = 0
-    while sent < size:
-        chunk = block[: min(len(block), size - sent)]
-        proc.stdin.write(chunk)
-        h.update(chunk)
-        block = block[1:] + block[:1]           # every MiB differs
-        sent += len(chunk)
-    proc.stdin.close()
-    return h.hexdigest()
-
-
 def transfer_both_ways(gw, size, opts=(), seconds=600):
     up = subprocess.Popen(gw.ssh_args("carol", opts=opts) + ["sha256sum"], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE)
@@ -846,11 +595,6 @@ def test_rekeying_every_megabyte_loses_nothing(gw):
     assert out.get("h") == sent
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-
-
 def test_slow_client_is_backpressure_not_memory(gw):
     """A tenant that floods a client that does not read: the gateway holds
     on to a bounded amount, and other sessions run meanwhile."""
@@ -871,17 +615,6 @@ def test_slow_client_is_backpressure_not_memory(gw):
             got += len(ch.recv(1 << 20))
     finally:
         c.close()
-
-
-def login_time(gw):
-    t0 = time.monotonic()
-    assert gw.ssh("alice", "echo quick").stdout == "quick\n"
-    return time.monotonic() - t0
-
-
-def baseline(gw):
-    """How long a login takes right now on this (possibly busy) machine."""
-    return sorted(login_time(gw) for _ in range(3))[1]
 
 
 def test_a_flooding_session_does_not_starve_others(gw):
