@@ -28,7 +28,6 @@ from pathlib import Path
 
 import pytest
 
-import conftest
 from conftest import (DENIED, GW_USER, SSH_BASE, WORKERS, Deadline, baseline, binary, feed_random,
                       free_port, hash_stream, have_ipv6, login_time, pubkey, rss_kb, tenant_file, wait_for)
 
@@ -36,15 +35,6 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 paramiko = pytest.importorskip("paramiko")
 pexpect = pytest.importorskip("pexpect")
 
-
-def __getattr__(name):
-    """The fixtures and helpers moved to conftest.py stay importable from
-    here (`from test_gateway import GwHost, gw`) for older test files; they
-    are not bound in this module so that pytest registers them only once."""
-    try:
-        return getattr(conftest, name)
-    except AttributeError:
-        raise AttributeError(f"module 'test_gateway' has no attribute {name!r}") from None
 
 # ------------------------------------------------------------- ssh exec
 

@@ -100,8 +100,7 @@ def test_peer_daemons_add_their_samples(mhost):
 
 # ------------------------------------------------------- the gateway's series
 
-from test_gateway import GwHost, cleanup_cgroups, pubkey, tenant_file  # noqa: E402
-from test_gateway import gw_user, keys  # noqa: E402,F401 (fixtures)
+from conftest import GwHost, cleanup_cgroups, pubkey, tenant_file  # noqa: E402
 
 INTRUDER = "mallory-zq7"          # a name no tenant has: must never become a label
 
