@@ -704,3 +704,44 @@ def test_a_port_already_taken_is_refused_not_shared(gw):
     assert f"127.0.0.1:{gw.port} is already in use" in second.stderr
     for _ in range(4):
         assert gw.ssh("alice", "echo ok").stdout == "ok\n"
+
+
+def test_a_fifo_or_an_endless_authorized_keys_hangs_nothing(gw):
+    """~/.ssh/authorized_keys is the tenant's to make: a fifo nobody writes
+    to, or a link to an endless device, must cost that tenant's login a
+    bounded wait at most, and nobody else anything."""
+    r = gw.ssh("carol", "mkdir -p .ssh && rm -f .ssh/authorized_keys && mkfifo .ssh/authorized_keys && echo ok")
+    assert r.stdout == "ok\n", r.stderr
+    time.sleep(2.2)                     # past the gateway's 2 s cache of carol's keys
+    mark = len(gw.gw_log())
+    t0 = time.monotonic()
+    stuck = subprocess.Popen(gw.ssh_args("carol", "eve") + ["true"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        # while carol's key lookup waits on the fifo, another tenant logs in at once
+        t1 = time.monotonic()
+        assert gw.ssh("alice", "echo ok").stdout == "ok\n"
+        assert time.monotonic() - t1 < 5
+        stuck.wait(timeout=30)
+    finally:
+        if stuck.poll() is None:
+            stuck.kill()
+            stuck.wait()
+    took = time.monotonic() - t0
+    assert stuck.returncode == 255 and took < 20, (stuck.returncode, took)
+    wait_for(lambda: "carol: reading ~/.ssh/authorized_keys timed out" in gw.gw_log()[mark:], timeout=10,
+             what="the timeout logged")
+    # carol's own key, from the tenant file, still works through the fifo's wait
+    assert gw.ssh("carol", "echo mine", timeout=40).stdout == "mine\n"
+
+    # an endless file: a link to /dev/zero is cut at the size cap, and refused whole
+    r = gw.ssh("carol", "rm -f .ssh/authorized_keys && ln -s /dev/zero .ssh/authorized_keys && echo ok")
+    assert r.stdout == "ok\n", r.stderr
+    time.sleep(2.2)
+    mark = len(gw.gw_log())
+    assert gw.ssh("carol", "true", key="eve", timeout=40).returncode == 255
+    assert "carol: ~/.ssh/authorized_keys is larger than 65536 bytes; ignoring it" in gw.gw_log()[mark:]
+    # a hard link to a file outside the home cannot even be made: other
+    # mounts (the distro, the per-tenant /etc/passwd) are other devices
+    r = gw.ssh("carol", "rm -f .ssh/authorized_keys && ln /etc/passwd .ssh/authorized_keys")
+    assert r.returncode != 0 and "Invalid cross-device link" in r.stderr, r.stderr
