@@ -98,7 +98,7 @@ static void init_reset_process(const struct init_args *a)
 	log_set_context(a->cfg->name);
 }
 
-static void init_setup(const struct init_args *a)
+static void init_setup(const struct init_args *a, struct timespec *ts)
 {
 	const struct config_host *h = a->host;
 	const struct config_tenant *c = a->cfg;
@@ -116,7 +116,10 @@ static void init_setup(const struct init_args *a)
 	snprintf(scratch, sizeof scratch, "%s/tenants/%s/root", h->state_dir, c->name);
 	snprintf(etc, sizeof etc, "%s/tenants/%s/etc", h->state_dir, c->name);
 	if (mounts_set_hostname(c->hostname, err, sizeof err) < 0 ||
-	    mounts_loopback_up(err, sizeof err) < 0 || mounts_build(&p, err, sizeof err) < 0)
+	    mounts_loopback_up(err, sizeof err) < 0)
+		init_fail(a->sync_fd, "%s", err);
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	if (mounts_build(&p, err, sizeof err) < 0)
 		init_fail(a->sync_fd, "%s", err);
 }
 
@@ -244,10 +247,15 @@ void init_main(const struct init_args *a)
 	static struct init_state s;
 	static struct init_args args;    /* ours to change: a live reload swaps cfg */
 	char ready = SYNC_READY;
+	/* debug log: where a start goes (reset, eth0, hostname and lo,
+	 * mounts, capabilities, loop + agent + apps) */
+	struct timespec ts[7], cpu;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
 	args = *a;
 	a = &args;
 	init_reset_process(a);
+	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
 	/* fief-router: eth0 before init_setup replaces /dev. Its fd goes to
 	 * the launcher (SYNC_TUN); our copy stays open on purpose, so the
 	 * interface outlives a restart of the launcher or the router. */
@@ -258,8 +266,11 @@ void init_main(const struct init_args *a)
 	int tun_len = snprintf(tun_msg, sizeof tun_msg, "%c%d", SYNC_TUN, tun_fd);
 	if (tun_fd == -1 || (tun_fd >= 0 && fdpass_send(a->sync_fd, tun_msg, (size_t)tun_len, &tun_fd, 1) < 0))
 		init_fail(a->sync_fd, "%s", tun_fd == -1 ? tun_err : "cannot hand eth0 to the launcher");
-	init_setup(a);
+	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
+	init_setup(a, &ts[3]);
+	clock_gettime(CLOCK_MONOTONIC, &ts[4]);
 	init_drop_caps(a->sync_fd);
+	clock_gettime(CLOCK_MONOTONIC, &ts[5]);
 	s.a = a;
 	s.sync_fd = a->sync_fd;
 	/* A loop of our own: the launcher's default loop is not ours to use. */
@@ -273,6 +284,13 @@ void init_main(const struct init_args *a)
 	apps_start(s.loop, &args);
 	if (send(a->sync_fd, &ready, 1, MSG_NOSIGNAL) != 1)
 		log_warn_r(errno, "cannot report ready");
+	clock_gettime(CLOCK_MONOTONIC, &ts[6]);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	log_debug("init ready in %.2f ms: reset %.2f, eth0 %.2f, hostname+lo %.2f, mounts %.2f, "
+		  "caps %.2f, loop+agent+apps %.2f; CPU %.2f ms", ts_ms(&ts[0], &ts[6]),
+		  ts_ms(&ts[0], &ts[1]), ts_ms(&ts[1], &ts[2]), ts_ms(&ts[2], &ts[3]),
+		  ts_ms(&ts[3], &ts[4]), ts_ms(&ts[4], &ts[5]), ts_ms(&ts[5], &ts[6]),
+		  (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6);
 	ev_run(s.loop, 0);
 	_exit(0);
 }
