@@ -62,6 +62,7 @@ struct unit {
 	pid_t old_pid;
 	int old_phase;               /* OLD_SERVING, OLD_DRAINING, OLD_TERMED */
 	unsigned gen;                /* numbers the temporary sockets */
+	char tmp_sock[64];           /* the new instance's, while switching */
 	ev_timer old_timer;
 	ev_tstamp started, stop_began;
 	ev_tstamp deaths[APPS_CRASH_MAX]; /* ring of the last deaths */
@@ -548,9 +549,15 @@ static void unit_old_kill(struct unit *u)
 	u->old_pid = 0;
 }
 
+/* A rename in /run: IN_MOVED_FROM (the source name) and IN_MOVED_TO (the
+ * target), paired by their cookie. Only the current new instance's
+ * temporary socket arriving at /run/NAME.sock ends a switch (not a rename
+ * by an instance abandoned a moment ago, nor one by the tenant). */
 static void apps_ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	static char from[64];
+	static uint32_t from_cookie;
 	ssize_t n;
 
 	while ((n = read(w->fd, buf, sizeof buf)) > 0) {
@@ -559,11 +566,17 @@ static void apps_ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 			size_t len = ev->len ? strlen(ev->name) : 0;
 
 			p += sizeof *ev + ev->len;
+			if (ev->mask & IN_MOVED_FROM) {
+				snprintf(from, sizeof from, "/run/%s", len ? ev->name : "");
+				from_cookie = ev->cookie;
+				continue;
+			}
 			if (len <= 5 || strcmp(ev->name + len - 5, ".sock"))
 				continue;
 			for (struct unit *u = A.units; u; u = u->next)
 				if (u->switching && strlen(u->name) == len - 5 &&
-				    !strncmp(u->name, ev->name, len - 5)) {
+				    !strncmp(u->name, ev->name, len - 5) &&
+				    from_cookie == ev->cookie && !strcmp(from, u->tmp_sock)) {
 					u->switching = false;
 					log_info("app %s: the new instance (pid %d) took the socket",
 						 u->name, (int)u->pid);
@@ -583,7 +596,7 @@ static bool apps_ino_ready(void)
 	if (A.ino_failed)
 		return false;
 	A.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (A.ino_fd < 0 || inotify_add_watch(A.ino_fd, "/run", IN_MOVED_TO) < 0) {
+	if (A.ino_fd < 0 || inotify_add_watch(A.ino_fd, "/run", IN_MOVED_FROM | IN_MOVED_TO) < 0) {
 		log_warn_r(errno, "cannot watch /run: changed apps stop before they start again");
 		if (A.ino_fd >= 0)
 			close(A.ino_fd);
@@ -636,7 +649,7 @@ static void unit_exited(pid_t pid, int status, void *data)
 /* The argv of a new instance that starts while the previous one serves:
  * its socket at a temporary path, renamed over /run/NAME.sock by its first
  * worker once the app is loaded. NULL when out of memory. */
-static char **unit_switch_argv(struct unit *u, char *tmp, size_t tmplen, char *hook, size_t hooklen)
+static char **unit_switch_argv(struct unit *u, char *hook, size_t hooklen)
 {
 	size_t n = 0;
 	char **v;
@@ -647,9 +660,9 @@ static char **unit_switch_argv(struct unit *u, char *tmp, size_t tmplen, char *h
 	if (!v)
 		return NULL;
 	memcpy(v, u->spec.argv, n * sizeof *v);
-	snprintf(tmp, tmplen, "/run/.%s.%u.sock", u->name, ++u->gen);
-	snprintf(hook, hooklen, "exec:/bin/mv -f %s /run/%s.sock", tmp, u->name);
-	v[u->spec.sock_arg] = tmp;
+	snprintf(u->tmp_sock, sizeof u->tmp_sock, "/run/.%s.%u.sock", u->name, ++u->gen);
+	snprintf(hook, hooklen, "exec:/bin/mv -f %s /run/%s.sock", u->tmp_sock, u->name);
+	v[u->spec.sock_arg] = u->tmp_sock;
 	v[n] = "--hook-accepting1-once";
 	v[n + 1] = hook;
 	return v;
@@ -659,11 +672,10 @@ static void unit_spawn(struct unit *u)
 {
 	char *extra[1] = { u->spec.extra_env };
 	char **env = tenantproc_env(extra, u->spec.extra_env ? 1 : 0);
-	char tmp[64], hook[160], **argv = u->spec.argv, **sw = NULL;
+	char hook[160], **argv = u->spec.argv, **sw = NULL;
 	pid_t pid;
 
-	if (u->old_pid > 0 && u->spec.sock_arg && !(sw = unit_switch_argv(u, tmp, sizeof tmp,
-									   hook, sizeof hook))) {
+	if (u->old_pid > 0 && u->spec.sock_arg && !(sw = unit_switch_argv(u, hook, sizeof hook))) {
 		tenantproc_env_free(env);
 		env = NULL;
 	}
