@@ -253,7 +253,7 @@ static void init_serve(struct init_state *s)
 static __attribute__((noinline)) void init_release_memory(void)
 {
 	char line[256], here;
-	uintptr_t lo = 0, hi = 0, below = ((uintptr_t)&here - 16384) & ~(uintptr_t)4095;
+	uintptr_t lo = 0, hi = 0, below = ((uintptr_t)&here - 4096) & ~(uintptr_t)4095;
 	FILE *f;
 
 	malloc_trim(0);
