@@ -791,3 +791,36 @@ apps:
     # a fixed file switches
     plain.write_tenant("alice", app_tenant(20001, base % "hello:application2"))
     wait_for(lambda: (uwsgi_body(sock) or "").startswith("two"), what="the fix")
+
+
+def test_removing_a_tenant_with_an_app_ends_it_at_once(plain):
+    """uWSGI's master idles a second after SIGTERM; a removed tenant does
+    not wait for it: every process is gone well within that second, and
+    its cgroups follow."""
+    home(plain, "alice", 20001, {"app/hello.py": SWITCH_APP})
+    plain.write_tenant("alice", app_tenant(20001, """\
+apps:
+  - { name: web, type: wsgi, module: "hello:application", chdir: /home/alice/app, workers: 2 }
+"""))
+    running(plain, "alice")
+    sock = plain.state / "tenants" / "alice" / "run" / "web.sock"
+    wait_for(lambda: uwsgi_body(sock), what="the app answering")
+    cg = plain.cgroup_dirs("alice")
+    pids = set()
+    for d in cg:
+        if (d / "cgroup.procs").exists():
+            pids.update(int(x) for x in (d / "cgroup.procs").read_text().split())
+    assert len(pids) >= 4, pids           # the init, the uWSGI master, two workers
+
+    def alive(p):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+    t0 = time.monotonic()
+    plain.remove_tenant("alice")
+    wait_for(lambda: not any(alive(p) for p in pids), 10, interval=0.005, what="every process gone")
+    took = time.monotonic() - t0
+    assert took < 0.8, f"{took:.3f} s"
+    wait_for(lambda: not any(p.exists() for p in cg), what="cgroups removed")
