@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "tenantproc.h"
 
 #define UNIT_POLL    0.05            /* seconds between looks at a stopping group */
+#define UNIT_POLL_FAST 0.01          /* the same for a uWSGI group */
 #define UNIT_READ_MAX (256 * 1024)   /* bytes of output per wakeup, for fairness */
 
 enum unit_state { US_IDLE, US_RUNNING, US_STOPPING, US_BACKOFF, US_CRASHLOOP };
@@ -40,6 +42,7 @@ struct unit_spec {
 	char **argv;                 /* owned, NULL-terminated */
 	char *cwd;                   /* owned */
 	char *extra_env;             /* FIEF_SOCKET=... or UWSGI_DISABLE_LOGGING=1, or NULL */
+	size_t sock_arg;             /* uWSGI: argv index of "/run/NAME.sock"; 0 otherwise */
 };
 
 struct unit {
@@ -51,6 +54,16 @@ struct unit {
 	enum unit_state state;
 	pid_t pid;                   /* leader and process group, 0 = none */
 	bool leader_gone;            /* STOPPING: reaped, the group may linger */
+	/* Switching a uWSGI app to a new spec: `pid` is the new instance on a
+	 * temporary socket, `old_pid` the previous one, serving until the new
+	 * one renames its socket over /run/NAME.sock (its accepting1-once
+	 * hook: its app is loaded), then drained and stopped. */
+	bool switching;
+	pid_t old_pid;
+	int old_phase;               /* OLD_SERVING, OLD_DRAINING, OLD_TERMED */
+	unsigned gen;                /* numbers the temporary sockets */
+	char tmp_sock[64];           /* the new instance's, while switching */
+	ev_timer old_timer;
 	ev_tstamp started, stop_began;
 	ev_tstamp deaths[APPS_CRASH_MAX]; /* ring of the last deaths */
 	unsigned n_deaths;           /* deaths since the last stable run */
@@ -60,11 +73,17 @@ struct unit {
 	struct logfile log;
 };
 
+enum { OLD_SERVING, OLD_DRAINING, OLD_TERMED };
+
 static struct {
 	struct ev_loop *loop;
 	struct init_args *a;
 	struct unit *units;
 	bool stopping;
+	ev_timer kill_w;             /* the tenant stops: SIGKILL of uWSGI groups */
+	int ino_fd;                  /* inotify on /run, made at the first switch; -1 none */
+	bool ino_failed;
+	ev_io ino_w;
 	char *cfg_buf;               /* a tenant file arriving in parts */
 	size_t cfg_len;
 	bool cfg_overflow;
@@ -72,6 +91,8 @@ static struct {
 
 static void unit_spawn(struct unit *u);
 static void unit_stopped(struct unit *u);
+static void unit_old_kill(struct unit *u);
+static void unit_old_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* ---- specs ---- */
 
@@ -172,10 +193,16 @@ static void argv_shell(struct argvb *b, const char *prefix, const char *cmd)
 	argv_add(b, "%s%s%s", prefix, command_is_simple(cmd) ? "exec " : "", cmd);
 }
 
-/* uWSGI options shared by the three app types. */
-static void argv_uwsgi(struct argvb *b, const struct config_app *app)
+/* uWSGI options shared by the three app types. Returns the index of the
+ * socket path in the argv. No --vacuum: a previous instance that exits
+ * after a switch would unlink the new one's socket, and uWSGI removes a
+ * stale socket file itself before it binds. */
+static size_t argv_uwsgi(struct argvb *b, const struct config_app *app)
 {
+	size_t sock;
+
 	argv_add(b, "--socket");
+	sock = b->n;
 	argv_add(b, "/run/%s.sock", app->name);
 	/* nginx (www-data on the host) connects; the socket's folder on the
 	 * host is state_dir/tenants/NAME/run, which nothing else can reach. */
@@ -189,7 +216,7 @@ static void argv_uwsgi(struct argvb *b, const struct config_app *app)
 	argv_add(b, "--need-app");
 	argv_add(b, "--chdir");
 	argv_add(b, "%s", app->chdir);
-	argv_add(b, "--vacuum");
+	return sock;
 }
 
 /* Per app type: the uWSGI plugin, as the distro names it, and its option. */
@@ -228,7 +255,7 @@ static int spec_for_app(const struct config_tenant *c, const struct config_app *
 			argv_add(&b, "--post-buffering");
 			argv_add(&b, "4096");
 		}
-		argv_uwsgi(&b, app);
+		s->sock_arg = argv_uwsgi(&b, app);
 		/* No request logging unless the tenant asks for it in its env
 		 * (UWSGI_DISABLE_LOGGING: "false"): each request would cost a
 		 * write through the init. Not --disable-logging, which the
@@ -337,6 +364,8 @@ static struct unit *unit_new(const char *name, struct unit_spec *spec)
 	ev_io_start(A.loop, &u->out_w_io);
 	ev_init(&u->timer, NULL);
 	u->timer.data = u;
+	ev_init(&u->old_timer, unit_old_cb);
+	u->old_timer.data = u;
 	u->next = A.units;
 	A.units = u;
 	return u;
@@ -350,6 +379,7 @@ static void unit_free(struct unit *u)
 			break;
 		}
 	ev_timer_stop(A.loop, &u->timer);
+	unit_old_kill(u);
 	/* What is still in the pipe belongs in the log. */
 	unit_out_cb(A.loop, &u->out_w_io, EV_READ);
 	ev_io_stop(A.loop, &u->out_w_io);
@@ -449,19 +479,134 @@ static bool unit_group_alive(const struct unit *u)
 static void unit_stop_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct unit *u = w->data;
+	bool uwsgi = u->spec.sock_arg > 0;
 
 	if (u->leader_gone && !unit_group_alive(u)) {
 		unit_stopped(u);
 		return;
 	}
-	if (!u->killed && ev_time() - u->stop_began >= APPS_STOP_GRACE) {
+	if (!u->killed && uwsgi && ev_time() - u->stop_began >= APPS_UWSGI_STOP_GRACE) {
+		/* uWSGI's SIGTERM (--die-on-term) already ends the workers
+		 * at once; its master then idles for a second: no need. */
+		kill(-u->pid, SIGKILL);
+		u->killed = true;
+	} else if (!u->killed && ev_time() - u->stop_began >= APPS_STOP_GRACE) {
 		log_warn("%s %s: still running %.0f s after SIGTERM: SIGKILL", unit_kind(u),
 			 u->name, APPS_STOP_GRACE);
 		unit_note(u, "still running %.0f s after SIGTERM: killed", APPS_STOP_GRACE);
 		kill(-u->pid, SIGKILL);
 		u->killed = true;
 	}
-	unit_timer(u, UNIT_POLL, unit_stop_poll_cb);
+	unit_timer(u, uwsgi ? UNIT_POLL_FAST : UNIT_POLL, unit_stop_poll_cb);
+}
+
+/* ---- switching a uWSGI app without a gap ---- */
+
+static void unit_old_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct unit *u = w->data;
+
+	ev_timer_stop(loop, w);
+	if (u->old_pid <= 0)
+		return;
+	if (u->old_phase == OLD_DRAINING) {
+		kill(-u->old_pid, SIGTERM);
+		kill(-u->old_pid, SIGCONT);
+		u->old_phase = OLD_TERMED;
+		ev_timer_set(w, APPS_UWSGI_STOP_GRACE, 0);
+		ev_timer_start(loop, w);
+	} else {
+		kill(-u->old_pid, SIGKILL);
+	}
+}
+
+/* The new instance serves /run/NAME.sock: give the previous one a moment
+ * for what it already accepted, then end it. */
+static void unit_old_retire(struct unit *u, ev_tstamp drain)
+{
+	if (u->old_pid <= 0 || u->old_phase != OLD_SERVING)
+		return;
+	u->old_phase = OLD_DRAINING;
+	ev_timer_stop(A.loop, &u->old_timer);
+	ev_timer_set(&u->old_timer, drain, 0);
+	ev_timer_start(A.loop, &u->old_timer);
+}
+
+/* An instance that is no longer worth a word: killed with its group and
+ * reaped without a callback. */
+static void unit_abandon(pid_t pid)
+{
+	kill(-pid, SIGKILL);
+	tenantproc_forget(pid);
+}
+
+/* The previous instance goes at once. */
+static void unit_old_kill(struct unit *u)
+{
+	ev_timer_stop(A.loop, &u->old_timer);
+	if (u->old_pid > 0)
+		unit_abandon(u->old_pid);
+	u->old_pid = 0;
+}
+
+/* A rename in /run: IN_MOVED_FROM (the source name) and IN_MOVED_TO (the
+ * target), paired by their cookie. Only the current new instance's
+ * temporary socket arriving at /run/NAME.sock ends a switch (not a rename
+ * by an instance abandoned a moment ago, nor one by the tenant). */
+static void apps_ino_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	static char from[64];
+	static uint32_t from_cookie;
+	ssize_t n;
+
+	while ((n = read(w->fd, buf, sizeof buf)) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			size_t len = ev->len ? strlen(ev->name) : 0;
+
+			p += sizeof *ev + ev->len;
+			if (ev->mask & IN_MOVED_FROM) {
+				snprintf(from, sizeof from, "/run/%s", len ? ev->name : "");
+				from_cookie = ev->cookie;
+				continue;
+			}
+			if (len <= 5 || strcmp(ev->name + len - 5, ".sock"))
+				continue;
+			for (struct unit *u = A.units; u; u = u->next)
+				if (u->switching && strlen(u->name) == len - 5 &&
+				    !strncmp(u->name, ev->name, len - 5) &&
+				    from_cookie == ev->cookie && !strcmp(from, u->tmp_sock)) {
+					u->switching = false;
+					log_info("app %s: the new instance (pid %d) took the socket",
+						 u->name, (int)u->pid);
+					unit_note(u, "the new instance (pid %d) took over the socket",
+						  (int)u->pid);
+					unit_old_retire(u, APPS_SWITCH_DRAIN);
+				}
+		}
+	}
+}
+
+/* Watch /run for the renames that end a switch. False: no switching. */
+static bool apps_ino_ready(void)
+{
+	if (A.ino_fd >= 0)
+		return true;
+	if (A.ino_failed)
+		return false;
+	A.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (A.ino_fd < 0 || inotify_add_watch(A.ino_fd, "/run", IN_MOVED_FROM | IN_MOVED_TO) < 0) {
+		log_warn_r(errno, "cannot watch /run: changed apps stop before they start again");
+		if (A.ino_fd >= 0)
+			close(A.ino_fd);
+		A.ino_fd = -1;
+		A.ino_failed = true;
+		return false;
+	}
+	ev_io_init(&A.ino_w, apps_ino_cb, A.ino_fd, EV_READ);
+	ev_io_start(A.loop, &A.ino_w);
+	return true;
 }
 
 static void unit_exited(pid_t pid, int status, void *data)
@@ -469,8 +614,20 @@ static void unit_exited(pid_t pid, int status, void *data)
 	struct unit *u = data;
 	char how[96];
 
+	if (pid == u->old_pid) {
+		/* The previous instance: whatever it leaves goes with it. */
+		kill(-pid, SIGKILL);
+		ev_timer_stop(A.loop, &u->old_timer);
+		u->old_pid = 0;
+		if (u->old_phase == OLD_SERVING && !A.stopping) {
+			describe_status(status, how, sizeof how);
+			unit_note(u, "the previous instance %s while the new one starts", how);
+		}
+		return;
+	}
 	if (u->pid != pid)
 		return;
+	u->switching = false;
 	describe_status(status, how, sizeof how);
 	if (u->state == US_STOPPING) {
 		u->leader_gone = true;
@@ -489,21 +646,52 @@ static void unit_exited(pid_t pid, int status, void *data)
 	unit_schedule_restart(u, how);
 }
 
+/* The argv of a new instance that starts while the previous one serves:
+ * its socket at a temporary path, renamed over /run/NAME.sock by its first
+ * worker once the app is loaded. NULL when out of memory. */
+static char **unit_switch_argv(struct unit *u, char *hook, size_t hooklen)
+{
+	size_t n = 0;
+	char **v;
+
+	while (u->spec.argv[n])
+		n++;
+	v = calloc(n + 3, sizeof *v);
+	if (!v)
+		return NULL;
+	memcpy(v, u->spec.argv, n * sizeof *v);
+	snprintf(u->tmp_sock, sizeof u->tmp_sock, "/run/.%s.%u.sock", u->name, ++u->gen);
+	snprintf(hook, hooklen, "exec:/bin/mv -f %s /run/%s.sock", u->tmp_sock, u->name);
+	v[u->spec.sock_arg] = u->tmp_sock;
+	v[n] = "--hook-accepting1-once";
+	v[n + 1] = hook;
+	return v;
+}
+
 static void unit_spawn(struct unit *u)
 {
 	char *extra[1] = { u->spec.extra_env };
 	char **env = tenantproc_env(extra, u->spec.extra_env ? 1 : 0);
+	char hook[160], **argv = u->spec.argv, **sw = NULL;
 	pid_t pid;
 
+	if (u->old_pid > 0 && u->spec.sock_arg && !(sw = unit_switch_argv(u, hook, sizeof hook))) {
+		tenantproc_env_free(env);
+		env = NULL;
+	}
 	if (!env) {
 		unit_schedule_restart(u, "could not be started: out of memory");
 		return;
 	}
+	if (sw)
+		argv = sw;
 	pid = tenantproc_spawn(&(struct tp_spec){
-		.path = u->spec.argv[0], .argv = u->spec.argv, .envp = env, .cwd = u->spec.cwd,
+		.path = argv[0], .argv = argv, .envp = env, .cwd = u->spec.cwd,
 		.fd_in = -1, .fd_out = u->out_w, .fd_err = u->out_w, .ctty = -1,
 		.on_exit = unit_exited, .data = u,
 	});
+	free(sw);
+	u->switching = pid > 0 && sw != NULL;
 	tenantproc_env_free(env);
 	if (pid < 0) {
 		char how[96];
@@ -525,6 +713,8 @@ static void unit_stop(struct unit *u)
 	if (u->state == US_STOPPING)
 		return;
 	ev_timer_stop(A.loop, &u->timer);
+	unit_old_kill(u);
+	u->switching = false;
 	if (!u->pid) {
 		unit_stopped(u);
 		return;
@@ -534,7 +724,7 @@ static void unit_stop(struct unit *u)
 	u->leader_gone = u->killed = false;
 	kill(-u->pid, SIGTERM);
 	kill(-u->pid, SIGCONT);
-	unit_timer(u, UNIT_POLL, unit_stop_poll_cb);
+	unit_timer(u, u->spec.sock_arg ? UNIT_POLL_FAST : UNIT_POLL, unit_stop_poll_cb);
 }
 
 static void unit_stopped(struct unit *u)
@@ -587,6 +777,34 @@ static void apps_apply_unit(const char *name, struct unit_spec *spec, bool force
 	}
 	if (!u->removing && !force && spec_equal(&u->spec, spec) && !u->has_pending) {
 		spec_free(spec);
+		return;
+	}
+	if (!u->removing && u->state != US_STOPPING && u->spec.sock_arg && spec->sock_arg &&
+	    ((u->state == US_RUNNING && u->pid > 0) ||
+	     (u->old_pid > 0 && u->old_phase == OLD_SERVING)) && apps_ino_ready()) {
+		/* A uWSGI app: the new instance starts beside the one that
+		 * serves, which stops once the new one has the socket. */
+		log_info("app %s: changed, starting the new instance beside the old", name);
+		unit_note(u, "the tenant file changed: starting a new instance");
+		if (u->pid > 0 && u->switching) {
+			unit_abandon(u->pid);    /* a new instance that never served */
+		} else if (u->pid > 0) {
+			unit_old_kill(u);        /* one that still drains */
+			u->old_pid = u->pid;
+			u->old_phase = OLD_SERVING;
+		}
+		u->pid = 0;
+		u->switching = false;
+		ev_timer_stop(A.loop, &u->timer);
+		spec_free(&u->spec);
+		u->spec = *spec;
+		memset(spec, 0, sizeof *spec);
+		spec_free(&u->pending);
+		u->has_pending = false;
+		u->n_deaths = 0;
+		u->crashloop = false;
+		u->started = 0;
+		unit_spawn(u);
 		return;
 	}
 	log_info("%s %s: changed, restarting it", spec->daemon ? "daemon" : "app", name);
@@ -734,6 +952,7 @@ void apps_start(struct ev_loop *loop, struct init_args *a)
 {
 	A.loop = loop;
 	A.a = a;
+	A.ino_fd = -1;
 	/* Test hook (the launcher's environment, which only root sets). */
 	logs_configure((uint64_t)env_double("FIEF_LOG_ROTATE_BYTES", LOGS_ROTATE_BYTES), LOGS_KEEP);
 	if (a->log_fd < 0)
@@ -743,10 +962,27 @@ void apps_start(struct ev_loop *loop, struct init_args *a)
 		      env_double("FIEF_CRON_CLOCK_SCALE", 1));
 }
 
+static void apps_kill_uwsgi_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_timer_stop(loop, w);
+	for (struct unit *u = A.units; u; u = u->next) {
+		if (u->spec.sock_arg && u->pid > 0)
+			kill(-u->pid, SIGKILL);
+		if (u->old_pid > 0)
+			kill(-u->old_pid, SIGKILL);
+	}
+}
+
 void apps_stop(void)
 {
 	A.stopping = true;
-	for (struct unit *u = A.units; u; u = u->next)
+	for (struct unit *u = A.units; u; u = u->next) {
 		ev_timer_stop(A.loop, &u->timer);
+		ev_timer_stop(A.loop, &u->old_timer);
+	}
 	cronrun_stop();
+	/* The init sends SIGTERM to everything; uWSGI's workers are gone in
+	 * milliseconds, its master would idle a second more. */
+	ev_timer_init(&A.kill_w, apps_kill_uwsgi_cb, APPS_UWSGI_STOP_GRACE, 0);
+	ev_timer_start(A.loop, &A.kill_w);
 }

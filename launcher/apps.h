@@ -33,6 +33,13 @@ struct init_args;
 #define APPS_CRASH_WINDOW    60.0    /* ... within this many seconds: a crash loop */
 #define APPS_CRASH_RETRY     60.0    /* in a crash loop: one try a minute */
 #define APPS_STOP_GRACE      10.0    /* SIGTERM, then SIGKILL of the group */
+/* uWSGI (--die-on-term) ends its workers at once on SIGTERM, in-flight
+ * requests included, then its master idles a second before it exits:
+ * SIGKILL after this grace instead. */
+#define APPS_UWSGI_STOP_GRACE 0.05
+/* An app switched to a new instance: the previous one still answers what
+ * it accepted before the switch for this long, then stops. */
+#define APPS_SWITCH_DRAIN    0.5
 
 /* Start every app, daemon and cron line of a->cfg. The init hands its own
  * args: a live reload replaces a->cfg, which tenantproc and the agent

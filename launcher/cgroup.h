@@ -40,6 +40,13 @@ int cg_create(const char *name, const struct cg_limits *lim);
 int cg_set_limits(const char *name, const struct cg_limits *lim);
 /* Move pid (the whole process) into parent/name in every controller. */
 int cg_attach(const char *name, pid_t pid);
+/* The same, split for a process about to be cloned: for each v1
+ * hierarchy an fd of the group's `tasks` file, to which the new process
+ * writes "0" itself (single-threaded, it moves as a whole); returns how
+ * many (at most max) or -errno. *need_attach: v2 hierarchies remain, for
+ * cg_attach_v2 from the parent. */
+int cg_open_self_attach(const char *name, int fds[], size_t max, bool *need_attach);
+int cg_attach_v2(const char *name, pid_t pid);
 int cg_usage(const char *name, struct cg_usage *u);
 /* Pids in the group (v1: from the pids controller's cgroup.procs); returns
  * how many were stored, at most max (max means there may be more), or -errno. */

@@ -131,4 +131,10 @@ int control_start(struct launcher *L);
 int launcher_path(const struct launcher *L, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Step timing for debug logs: milliseconds between two stamps. */
+static inline double ts_ms(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 #endif

@@ -266,9 +266,11 @@ static int agent_socket(struct tenant *t, char *err, size_t errlen)
 	return fd;
 }
 
-/* The child side of clone: wait until the launcher has put us into the
- * cgroup, then become the tenant's init. */
-static __attribute__((noreturn)) void spawn_child(struct tenant *t, int sync_fd, int agent_fd)
+/* The child side of clone: join the v1 groups (cg_open_self_attach),
+ * wait until the launcher has done the rest (v2, oom_score_adj), then
+ * become the tenant's init. */
+static __attribute__((noreturn)) void spawn_child(struct tenant *t, int sync_fd, int agent_fd,
+						  const int *cg_fds, int n_cg)
 {
 	struct init_args a = {
 		.host = t->L->host, .cfg = t->cfg, .uid = t->uid, .gid = t->gid,
@@ -276,6 +278,17 @@ static __attribute__((noreturn)) void spawn_child(struct tenant *t, int sync_fd,
 	};
 	char c, logs[4096];
 
+	for (int i = 0; i < n_cg; i++) {
+		if (write(cg_fds[i], "0", 1) != 1) {
+			char msg[128];
+			int n = snprintf(msg, sizeof msg, "%ccannot join its cgroup: %s", SYNC_ERROR,
+					 strerror(errno));
+			if (send(sync_fd, msg, (size_t)n, MSG_NOSIGNAL) < 0)
+				log_error("%s", msg + 1);
+			_exit(1);
+		}
+		close(cg_fds[i]);
+	}
 	if (read(sync_fd, &c, 1) != 1 || c != SYNC_GO)
 		_exit(1);
 	/* The init writes app logs through this fd: after pivot_root it can
@@ -307,23 +320,34 @@ pid_t spawn_init(struct tenant *t, int *sync_fd, char *err, size_t errlen)
 	const unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
 				    CLONE_NEWNET | SIGCHLD;
 	char go = SYNC_GO;
-	int sv[2], agent_fd, r;
+	int sv[2], agent_fd, r, cg_fds[8], n_cg;
+	bool need_attach;
 	pid_t pid;
 
-	agent_fd = agent_socket(t, err, errlen);
-	if (agent_fd < 0)
+	n_cg = cg_open_self_attach(t->name, cg_fds, sizeof cg_fds / sizeof cg_fds[0], &need_attach);
+	if (n_cg < 0) {
+		snprintf(err, errlen, "cgroup: %s", strerror(-n_cg));
 		return -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+	}
+	agent_fd = agent_socket(t, err, errlen);
+	if (agent_fd >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		close(agent_fd);
+		agent_fd = -1;
+	}
+	if (agent_fd < 0) {
+		for (int i = 0; i < n_cg; i++)
+			close(cg_fds[i]);
 		return -1;
 	}
 	/* The raw syscall forks into the new namespaces: no stack to manage. */
 	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 	if (pid == 0) {
 		close(sv[0]);
-		spawn_child(t, sv[1], agent_fd);
+		spawn_child(t, sv[1], agent_fd, cg_fds, n_cg);
 	}
+	for (int i = 0; i < n_cg; i++)
+		close(cg_fds[i]);
 	close(sv[1]);
 	close(agent_fd);
 	if (pid < 0) {
@@ -331,7 +355,7 @@ pid_t spawn_init(struct tenant *t, int *sync_fd, char *err, size_t errlen)
 		close(sv[0]);
 		return -1;
 	}
-	r = cg_attach(t->name, pid);
+	r = need_attach ? cg_attach_v2(t->name, pid) : 0;
 	protect_init(t, pid);
 	if (r < 0 || write(sv[0], &go, 1) != 1) {
 		snprintf(err, errlen, "cannot place the init in its cgroup: %s", strerror(r < 0 ? -r : errno));

@@ -135,12 +135,14 @@ static void tenant_schedule_retry(struct tenant *t)
 void tenant_start(struct tenant *t)
 {
 	char err[256];
+	struct timespec ts[3];
 	pid_t pid;
 
 	if (t->pid || !t->cfg)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
 	if (spawn_prepare_host(t, err, sizeof err) < 0 ||
-	    (pid = spawn_init(t, &t->sync_fd, err, sizeof err)) < 0) {
+	    (clock_gettime(CLOCK_MONOTONIC, &ts[1]), pid = spawn_init(t, &t->sync_fd, err, sizeof err)) < 0) {
 		snprintf(t->last_error, sizeof t->last_error, "%.250s", err);
 		log_error("%s: cannot start: %s", t->name, err);
 		t->crashes++;
@@ -161,7 +163,9 @@ void tenant_start(struct tenant *t)
 	ev_io_init(&t->sync_w, tenant_sync_cb, t->sync_fd, EV_READ);
 	t->sync_w.data = t;
 	ev_io_start(t->L->loop, &t->sync_w);
-	log_debug("%s: init cloned as pid %d", t->name, (int)pid);
+	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
+	log_debug("%s: init cloned as pid %d (host side %.2f ms, clone and cgroup %.2f ms)", t->name,
+		  (int)pid, ts_ms(&ts[0], &ts[1]), ts_ms(&ts[1], &ts[2]));
 }
 
 #define DEPLOYS_PER_PASS 8

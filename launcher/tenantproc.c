@@ -147,6 +147,15 @@ void tenantproc_exited(pid_t pid, int status)
 		}
 }
 
+void tenantproc_forget(pid_t pid)
+{
+	for (size_t i = 0; i < tp.n; i++)
+		if (tp.w[i].pid == pid) {
+			tp.w[i] = tp.w[--tp.n];
+			return;
+		}
+}
+
 void tenantproc_stop_all(void)
 {
 	tp.n = 0;

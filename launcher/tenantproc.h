@@ -27,6 +27,8 @@ void tenantproc_init(struct ev_loop *loop, const struct init_args *a);
 pid_t tenantproc_spawn(const struct tp_spec *spec);
 /* The init reaped pid: call its exit function. */
 void tenantproc_exited(pid_t pid, int status);
+/* Forget pid's exit function: it is reaped without a call. */
+void tenantproc_forget(pid_t pid);
 /* Forget every exit function (the tenant is stopping). */
 void tenantproc_stop_all(void);
 

@@ -682,3 +682,145 @@ daemons:
     plain.write_tenant("alice", app_tenant(20001, base % "two") + "hostname: other\n")
     wait_for(lambda: (s := plain.status("alice")) and s["pid"] != init and s["state"] == "running",
              what="restart for a new hostname")
+
+
+def uwsgi_get(path, host="switch.example.com", timeout=5.0):
+    """One uwsgi-protocol request on the app's socket, as nginx makes it.
+    Returns the response bytes; raises OSError when the socket refuses."""
+    vars_ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "REQUEST_URI": "/", "QUERY_STRING": "",
+             "SERVER_NAME": host, "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+             "HTTP_HOST": host}
+    body = b"".join(len(k).to_bytes(2, "little") + k.encode() + len(v).to_bytes(2, "little") +
+                    v.encode() for k, v in vars_.items())
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(path))
+        s.sendall(b"\0" + len(body).to_bytes(2, "little") + b"\0" + body)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def uwsgi_body(path):
+    """The body the app answers with, or None (not answering yet)."""
+    try:
+        out = uwsgi_get(path)
+    except OSError:
+        return None
+    head, _, body = out.partition(b"\r\n\r\n")
+    return body.decode() if b" 200 " in head.split(b"\r\n")[0] else None
+
+
+SWITCH_APP = '''\
+import os
+def application(env, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("one %s\\n" % os.getpid()).encode()]
+def application2(env, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("two %s\\n" % os.getpid()).encode()]
+'''
+
+
+def test_editing_an_app_switches_without_a_gap(plain):
+    """The new instance starts beside the old one and takes the socket once
+    its app is loaded: a client polling the socket all through the edit
+    gets an answer every time, first the old app's, then the new one's,
+    never a refusal. The other app of the tenant is not touched."""
+    home(plain, "alice", 20001, {"app/hello.py": SWITCH_APP})
+    base = """\
+apps:
+  - { name: web, type: wsgi, module: "hello:%s", chdir: /home/alice/app }
+  - { name: other, type: wsgi, module: "hello:application", chdir: /home/alice/app }
+"""
+    plain.write_tenant("alice", app_tenant(20001, base % "application"))
+    init = running(plain, "alice")
+    run = plain.state / "tenants" / "alice" / "run"
+    wait_for(lambda: uwsgi_body(run / "web.sock"), what="the app answering")
+    first = wait_starts(plain, "alice", "web", 1)
+    other = wait_starts(plain, "alice", "other", 1)
+    answers, failures = [], []
+    plain.write_tenant("alice", app_tenant(20001, base % "application2"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            out = uwsgi_get(run / "web.sock")
+        except OSError as e:
+            failures.append(repr(e))
+            continue
+        if not out.startswith(b"HTTP/1.1 200") and not out.startswith(b"HTTP/1.0 200"):
+            failures.append(out[:80])
+            continue
+        answers.append(out.split(b"\r\n\r\n", 1)[1].split()[0].decode())
+        if answers[-1] == "two" and answers.count("two") >= 50:
+            break
+        time.sleep(0.002)
+    assert not failures, failures[:5]
+    assert answers and answers[0] == "one" and answers[-1] == "two", answers[:3]
+    # one switch: old answers, then only new ones
+    k = answers.index("two")
+    assert set(answers[:k]) == {"one"} and set(answers[k:]) == {"two"}
+    # the old instance goes (after draining) and its exit leaves the socket alone
+    wait_for(lambda: "took over the socket" in log_of(plain, "alice", "web"), what="switch noted")
+    ps = lambda: plain.enter("alice", "ps", "-eo", "pid=").stdout.split()
+    wait_for(lambda: str(first[0]) not in ps(), what="the old instance gone")
+    time.sleep(1.5)
+    assert uwsgi_body(run / "web.sock").startswith("two")
+    assert not [p for p in run.iterdir() if p.name.startswith(".web.")], list(run.iterdir())
+    assert starts(plain, "alice", "other") == other, "the other app kept running"
+    assert plain.status("alice")["pid"] == init
+
+
+def test_an_edit_that_breaks_the_app_keeps_the_old_one_serving(plain):
+    home(plain, "alice", 20001, {"app/hello.py": SWITCH_APP})
+    base = """\
+apps:
+  - { name: web, type: wsgi, module: "%s", chdir: /home/alice/app }
+"""
+    plain.write_tenant("alice", app_tenant(20001, base % "hello:application"))
+    running(plain, "alice")
+    sock = plain.state / "tenants" / "alice" / "run" / "web.sock"
+    wait_for(lambda: uwsgi_body(sock), what="the app answering")
+    plain.write_tenant("alice", app_tenant(20001, base % "nosuchmodule:application"))
+    wait_for(lambda: "restarting in" in log_of(plain, "alice", "web"), what="the new instance failing")
+    # the old instance still answers, with the old code
+    for _ in range(20):
+        assert (uwsgi_body(sock) or "").startswith("one")
+        time.sleep(0.05)
+    # a fixed file switches
+    plain.write_tenant("alice", app_tenant(20001, base % "hello:application2"))
+    wait_for(lambda: (uwsgi_body(sock) or "").startswith("two"), what="the fix")
+
+
+def test_removing_a_tenant_with_an_app_ends_it_at_once(plain):
+    """uWSGI's master idles a second after SIGTERM; a removed tenant does
+    not wait for it: every process is gone well within that second, and
+    its cgroups follow."""
+    home(plain, "alice", 20001, {"app/hello.py": SWITCH_APP})
+    plain.write_tenant("alice", app_tenant(20001, """\
+apps:
+  - { name: web, type: wsgi, module: "hello:application", chdir: /home/alice/app, workers: 2 }
+"""))
+    running(plain, "alice")
+    sock = plain.state / "tenants" / "alice" / "run" / "web.sock"
+    wait_for(lambda: uwsgi_body(sock), what="the app answering")
+    cg = plain.cgroup_dirs("alice")
+    pids = set()
+    for d in cg:
+        if (d / "cgroup.procs").exists():
+            pids.update(int(x) for x in (d / "cgroup.procs").read_text().split())
+    assert len(pids) >= 4, pids           # the init, the uWSGI master, two workers
+
+    def alive(p):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+    t0 = time.monotonic()
+    plain.remove_tenant("alice")
+    wait_for(lambda: not any(alive(p) for p in pids), 10, interval=0.005, what="every process gone")
+    took = time.monotonic() - t0
+    assert took < 0.8, f"{took:.3f} s"
+    wait_for(lambda: not any(p.exists() for p in cg), what="cgroups removed")
