@@ -897,7 +897,9 @@ int cg_set_limits(const char *name, const struct cg_limits *lim)
 
 /* Writing cgroup.procs moves the whole process; libcgroup 2.0.2 writes the
  * v1 "tasks" file, which moves a single thread. */
-int cg_attach(const char *name, pid_t pid)
+/* Write pid into cgroup.procs of every hierarchy, or (version != 0) of
+ * those of that version only. */
+static int cg_attach_to(const char *name, pid_t pid, int version)
 {
 	char path[PATH_MAX], val[16];
 	int r = cg_check(name);
@@ -906,7 +908,7 @@ int cg_attach(const char *name, pid_t pid)
 		return r < 0 ? r : -EINVAL;
 	snprintf(val, sizeof val, "%d", (int)pid);
 	for (int i = 0; i < CG_N; i++) {
-		if (!cg_unique(i))
+		if (!cg_unique(i) || (version && cg_tab[i].version != version))
 			continue;
 		r = cg_file(&cg_tab[i], name, "cgroup.procs", path, sizeof path);
 		if (!r)
@@ -917,6 +919,11 @@ int cg_attach(const char *name, pid_t pid)
 		}
 	}
 	return 0;
+}
+
+int cg_attach(const char *name, pid_t pid)
+{
+	return cg_attach_to(name, pid, 0);
 }
 
 /* v1 hierarchies: the `tasks` files a new init writes "0" to, moving its
@@ -957,24 +964,7 @@ int cg_open_self_attach(const char *name, int fds[], size_t max, bool *need_atta
 
 int cg_attach_v2(const char *name, pid_t pid)
 {
-	char path[PATH_MAX], val[16];
-	int r = cg_check(name);
-
-	if (r < 0 || pid <= 0)
-		return r < 0 ? r : -EINVAL;
-	snprintf(val, sizeof val, "%d", (int)pid);
-	for (int i = 0; i < CG_N; i++) {
-		if (!cg_unique(i) || cg_tab[i].version != 2)
-			continue;
-		r = cg_file(&cg_tab[i], name, "cgroup.procs", path, sizeof path);
-		if (!r)
-			r = cg_write(path, val);
-		if (r < 0) {
-			log_error_r(r, "attach %d to %s", (int)pid, path);
-			return r;
-		}
-	}
-	return 0;
+	return cg_attach_to(name, pid, 2);
 }
 
 /* Read one counter of the group. Callers read a mandatory file first, so
