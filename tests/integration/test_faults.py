@@ -198,7 +198,8 @@ def app_get(h, name, path="/"):
         c.request("GET", path, headers={"Host": f"{name}.example.com"})
         r = c.getresponse()
         return r.status, r.read().decode(errors="replace")
-    except OSError as e:
+    except (OSError, http.client.HTTPException) as e:
+        # an app killed mid-reply gives IncompleteRead: a failure like any other
         return None, repr(e)
     finally:
         c.close()
