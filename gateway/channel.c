@@ -324,7 +324,6 @@ static void chan_out_cb(struct ev_loop *loop, ev_io *w, int revents)
 	session_settle(c->s);
 }
 
-
 static void chan_flush_out(struct gw_channel *c, struct gw_out *o)
 {
 	while (o->pend.len) {

@@ -9,7 +9,10 @@
  *  - tenant to client: a tenant fd is read only while nothing of ours
  *    waits to be written to the channel, the client's window is open and
  *    libssh has nothing queued for the socket, so at most one chunk per
- *    stream is ever held, and a slow client slows the tenant down;
+ *    stream is ever held, and a slow client slows the tenant down; in
+ *    a stream, a pipe or socket with less than a batch waiting is given
+ *    a moment to fill first, so a slow writer is not sent a few KiB at a
+ *    time;
  *  - client to tenant: data is written to the tenant fd from libssh's
  *    data callback; what the fd does not take stays in libssh's channel
  *    buffer (its window shrinks, so the client stops) and is pulled with
