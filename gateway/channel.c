@@ -157,6 +157,7 @@ static void chan_signal_cb(ssh_session ss, ssh_channel ch, const char *name, voi
 
 static void chan_retry_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void chan_linger_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void chan_hold_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
 static struct gw_channel *chan_new(struct gw_session *s, enum chan_kind kind)
 {
@@ -174,6 +175,10 @@ static struct gw_channel *chan_new(struct gw_session *s, enum chan_kind kind)
 	c->agent.fd = -1;
 	c->out = (struct gw_out){ .c = c, .fd = -1 };
 	c->err = (struct gw_out){ .c = c, .fd = -1, .is_stderr = true, .eof = true };
+	ev_timer_init(&c->out.hold, chan_hold_cb, CHAN_BATCH_WAIT, 0);
+	c->out.hold.data = &c->out;
+	ev_timer_init(&c->err.hold, chan_hold_cb, CHAN_BATCH_WAIT, 0);
+	c->err.hold.data = &c->err;
 	c->ws = (struct winsize){ .ws_row = 24, .ws_col = 80 };
 	ev_timer_init(&c->retry, chan_retry_cb, 0.02, 0);
 	c->retry.data = c;
@@ -248,6 +253,8 @@ static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, 
 	if (w < 0)
 		w = 0;                   /* the session is failing: settle will see it */
 	c->last_output = ev_now(W.loop);
+	o->run = c->last_output - o->last_send <= CHAN_BATCH_GAP ? o->run + n : n;
+	o->last_send = c->last_output;
 	if ((size_t)w < n && buf_keep(&o->pend, p + w, n - (size_t)w) < 0) {
 		log_error("%s: channel %u: out of memory; closing it", c->s->tenant, c->id);
 		o->eof = true;
@@ -283,11 +290,36 @@ static void chan_read_out(struct gw_channel *c, struct gw_out *o)
 		chan_send(c, o, W.scratch, len);
 }
 
+/* In a stream from a pipe or a socket, a readable fd holding less than a
+ * batch means the writer is slower than we are: reading it now would
+ * send a small packet per write of the writer (sftp-server's replies are
+ * caught a page or two at a time). Give it a moment to fill the pipe
+ * instead. Keystrokes and lone replies are never streams; a pty is read
+ * as it comes. */
+static bool chan_hold_back(struct gw_channel *c, struct gw_out *o)
+{
+	uint32_t win;
+	int avail;
+
+	if (c->pty || c->agent_gone || o->run < CHAN_BATCH_RUN ||
+	    ev_now(W.loop) - o->last_send > CHAN_BATCH_GAP)
+		return false;
+	win = ssh_channel_window_size(c->ch);
+	if (ioctl(o->fd, FIONREAD, &avail) < 0 || (size_t)avail >= CHAN_BATCH_MIN || (uint32_t)avail >= win)
+		return false;
+	ev_io_stop(W.loop, &o->io);
+	ev_timer_set(&o->hold, CHAN_BATCH_WAIT, 0);
+	ev_timer_start(W.loop, &o->hold);
+	return true;
+}
+
 static void chan_out_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_out *o = w->data;
 	struct gw_channel *c = o->c;
 
+	if (chan_hold_back(c, o))
+		return;
 	chan_read_out(c, o);
 	session_settle(c->s);
 }
@@ -314,12 +346,25 @@ static void chan_flush_out(struct gw_channel *c, struct gw_out *o)
 static bool chan_may_read(struct gw_channel *c, struct gw_out *o, bool backed_up)
 {
 	return o->fd >= 0 && !o->eof && o->pend.len == 0 && c->ch && !c->eof_sent &&
-	       !c->client_closed && !backed_up && ssh_channel_window_size(c->ch) > 0;
+	       !c->client_closed && !backed_up && !ev_is_active(&o->hold) &&
+	       ssh_channel_window_size(c->ch) > 0;
+}
+
+static void chan_hold_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_out *o = t->data;
+	struct gw_channel *c = o->c;
+
+	/* A settle since the hold began may have paused or closed it. */
+	if (chan_may_read(c, o, c->s->backed_up))
+		chan_read_out(c, o);
+	session_settle(c->s);
 }
 
 static void chan_close_out(struct gw_out *o)
 {
 	ev_io_stop(W.loop, &o->io);
+	ev_timer_stop(W.loop, &o->hold);
 	if (o->fd >= 0 && !o->shared)
 		close(o->fd);
 	o->fd = -1;

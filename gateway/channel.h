@@ -9,7 +9,10 @@
  *  - tenant to client: a tenant fd is read only while nothing of ours
  *    waits to be written to the channel, the client's window is open and
  *    libssh has nothing queued for the socket, so at most one chunk per
- *    stream is ever held, and a slow client slows the tenant down;
+ *    stream is ever held, and a slow client slows the tenant down; in
+ *    a stream, a pipe or socket with less than a batch waiting is given
+ *    a moment to fill first, so a slow writer is not sent a few KiB at a
+ *    time;
  *  - client to tenant: data is written to the tenant fd from libssh's
  *    data callback; what the fd does not take stays in libssh's channel
  *    buffer (its window shrinks, so the client stops) and is pulled with
@@ -39,6 +42,10 @@
 #define CHAN_PTY_CHUNK 2048         /* a pty read this long may have more behind it */
 #define CHAN_PTY_QUIET 0.1          /* after the exit: output still on its way */
 #define CHAN_PTY_LINGER 2.0         /* after the exit: give up on a chatty pty */
+#define CHAN_BATCH_MIN (64 * 1024)  /* in a stream, a pipe read worth doing at once */
+#define CHAN_BATCH_RUN (256 * 1024) /* bytes sent back to back that make a stream */
+#define CHAN_BATCH_GAP 0.002        /* seconds between sends that still continue one */
+#define CHAN_BATCH_WAIT 0.0005      /* how long a stream waits for a fuller pipe */
 #define CHAN_SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
 struct gw_session;
@@ -59,6 +66,11 @@ struct gw_out {
 	bool shared;                     /* the same fd as in_fd (pty, socket) */
 	ev_io io;
 	struct gw_buf pend;
+	/* Batching a stream: a writer that is slower than us would otherwise
+	 * be read a few KiB at a time, each its own packet and wake-up. */
+	ev_timer hold;                   /* running: wait for more before reading */
+	ev_tstamp last_send;
+	size_t run;                      /* bytes sent with gaps under CHAN_BATCH_GAP */
 };
 
 enum chan_kind { CK_SESSION, CK_DIRECT };
