@@ -126,15 +126,27 @@ static void test_record_json(void **state)
 	free(text);
 }
 
+/* A private folder for a test socket, and the socket's path in it. The
+ * six letters mkdtemp replaces are written at run time. */
+static void sock_path(char *dir, size_t dlen, char *path, size_t plen)
+{
+	int n = snprintf(dir, dlen, "/tmp/fief-rec-");
+
+	assert_true(n > 0 && (size_t)n + 7 <= dlen);
+	memset(dir + n, 'X', 6);
+	dir[n + 6] = 0;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, plen, "%s/s.sock", dir);
+}
+
 static void test_request(void **state)
 {
-	char dir[] = "/tmp/fief-rec-XXXXXX", path[64], *reply = NULL;
+	char dir[32], path[64], *reply = NULL;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int srv, status;
 	pid_t pid;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/s.sock", dir);
+	sock_path(dir, sizeof dir, path, sizeof path);
 	/* nobody there */
 	assert_int_equal(rec_request(path, "list\n", 1 << 20, 1000, &reply), -ENOENT);
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
@@ -174,13 +186,12 @@ static void test_request(void **state)
  * full is refused at once, not waited for. */
 static void test_request_bounded(void **state)
 {
-	char dir[] = "/tmp/fief-rec-XXXXXX", path[64], *reply = NULL;
+	char dir[32], path[64], *reply = NULL;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timespec t0, t1;
 	int srv, fds[200], n = 0, r;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/s.sock", dir);
+	sock_path(dir, sizeof dir, path, sizeof path);
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
 	srv = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof sa), 0);
