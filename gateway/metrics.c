@@ -185,7 +185,7 @@ void gwm_proc_reaped(pid_t pid)
 /* ---- the text ---- */
 
 struct gwm_entry {
-	const char *name;
+	char name[sizeof ((struct gwm_tenant *)0)->name];
 	size_t slot;
 };
 
@@ -223,9 +223,19 @@ static char *gwm_render(size_t *len)
 		free(row);
 		return NULL;
 	}
-	for (size_t i = 0; i < GWM_TENANTS; i++)
-		if (__atomic_load_n(&G->t[i].state, __ATOMIC_ACQUIRE) == SLOT_READY)
-			e[n++] = (struct gwm_entry){ G->t[i].name, i };
+	/* The workers that write the table parse hostile bytes: take a copy
+	 * of each name and print only what is still a tenant name, so that
+	 * a subverted worker cannot make us read past a name or write
+	 * arbitrary text into the scrape. */
+	for (size_t i = 0; i < GWM_TENANTS; i++) {
+		if (__atomic_load_n(&G->t[i].state, __ATOMIC_ACQUIRE) != SLOT_READY)
+			continue;
+		memcpy(e[n].name, G->t[i].name, sizeof e[n].name);
+		e[n].name[sizeof e[n].name - 1] = 0;
+		e[n].slot = i;
+		if (value_is_tenant_name(e[n].name))
+			n++;
+	}
 	qsort(e, n, sizeof *e, gwm_by_name);
 	/* One series per name: add up a name held by two slots (rare). */
 	for (size_t i = 0; i < n; i++) {
