@@ -4,37 +4,23 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import SSH_BASE, GwHost, cleanup_cgroups, pubkey, tenant_file, wait_for
+from conftest import SSH_BASE, gateway_host, pubkey, tenant_file, wait_for
 
 
 @pytest.fixture
 def fh(distros, keys, gw_user):
-    base = tempfile.mkdtemp(prefix="fief-fault-")
-    os.chmod(base, 0o755)
-    h = GwHost(base, distros, keys)
-    h.start_launcher()
-    try:
-        h.write_tenant("alice", tenant_file(21001, pubkey(keys, "alice")))
-        h.write_tenant("bob", tenant_file(21002, pubkey(keys, "bob")))
-        for name in ("alice", "bob"):
-            h.wait_state(name, "running")
-        h.start_gateway(os.environ.get("FIEF_BUILD"))
+    tenants = {"alice": tenant_file(21001, pubkey(keys, "alice")), "bob": tenant_file(21002, pubkey(keys, "bob"))}
+    # these tests kill the launcher: how the last one stopped is theirs to check
+    with gateway_host("fief-fault-", distros, keys, tenants, check_launcher=False) as h:
         yield h
-    finally:
-        h.stop_gateway()
-        h.stop_launcher()
-        cleanup_cgroups(h)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def long_session(h, user, seconds=4):
@@ -149,11 +135,7 @@ def web_tenant(name, keys):
 
 @pytest.fixture
 def busy(distros, keys, gw_user):
-    base = tempfile.mkdtemp(prefix="fief-fault-")
-    os.chmod(base, 0o755)
-    h = GwHost(base, distros, keys)
-    h.start_launcher()
-    try:
+    def homes(h):
         for name, (uid, _) in WEB.items():
             d = h.homes / name
             d.mkdir(parents=True)
@@ -161,21 +143,15 @@ def busy(distros, keys, gw_user):
             for p in (d, d / "api.py"):
                 os.chown(p, uid, uid)
             os.chmod(d, 0o750)
-            h.write_tenant(name, web_tenant(name, keys))
+
+    def apps_up(h):
         for name in WEB:
-            h.wait_state(name, "running", timeout=60)
             wait_for(lambda: app_get(h, name)[0] == 200, timeout=60, interval=0.2, what=f"{name}'s app")
-        h.start_gateway(os.environ.get("FIEF_BUILD"))
+
+    tenants = {name: web_tenant(name, keys) for name in WEB}
+    with gateway_host("fief-fault-", distros, keys, tenants, before=homes, ready=apps_up, start_timeout=60,
+                      check_launcher=False) as h:
         yield h
-    finally:
-        rc = h.stop_gateway()
-        log = h.gw_log()
-        print("---- gateway log (last lines) ----\n" + "\n".join(log.splitlines()[-40:]))
-        h.stop_launcher()
-        cleanup_cgroups(h)
-        shutil.rmtree(base, ignore_errors=True)
-    assert rc == 0, "gateway exited with %s" % rc
-    assert "Sanitizer" not in log and "runtime error" not in log, log[-5000:]
 
 
 class UnixHTTP(http.client.HTTPConnection):

@@ -100,38 +100,23 @@ def test_peer_daemons_add_their_samples(mhost):
 
 # ------------------------------------------------------- the gateway's series
 
-from conftest import GwHost, cleanup_cgroups, pubkey, tenant_file  # noqa: E402
+from conftest import gateway_host, pubkey, tenant_file  # noqa: E402
 
 INTRUDER = "mallory-zq7"          # a name no tenant has: must never become a label
 
 
 @pytest.fixture
 def gwm(testroot, keys, gw_user):
-    base = tempfile.mkdtemp(prefix="fief-gwm-")
-    os.chmod(base, 0o755)
-    h = GwHost(base, testroot, keys)
     port = free_port()
-    h.host_text += f"metrics: {{ listen: '127.0.0.1:{port}' }}\n"
-    h.write_host_file()
-    h.metrics_url = f"http://127.0.0.1:{port}/metrics"
-    h.start_launcher()
-    try:
+
+    def endpoint_up(h):
+        h.metrics_url = f"http://127.0.0.1:{port}/metrics"
         wait_for(lambda: listening(port), what="the metrics endpoint")
-        h.write_tenant("alice", tenant_file(21001, pubkey(keys, "alice")))
-        h.write_tenant("bob", tenant_file(21002, pubkey(keys, "bob")))
-        h.wait_state("alice", "running")
-        h.wait_state("bob", "running")
-        h.start_gateway(os.environ.get("FIEF_BUILD"))
+
+    tenants = {"alice": tenant_file(21001, pubkey(keys, "alice")), "bob": tenant_file(21002, pubkey(keys, "bob"))}
+    with gateway_host("fief-gwm-", testroot, keys, tenants, before=endpoint_up,
+                      extra_host=f"metrics: {{ listen: '127.0.0.1:{port}' }}\n") as h:
         yield h
-    finally:
-        rc = h.stop_gateway()
-        gw_log = h.gw_log()
-        print("---- gateway log (last lines) ----\n" + "\n".join(gw_log.splitlines()[-40:]))
-        h.stop_launcher()
-        cleanup_cgroups(h)
-        shutil.rmtree(base, ignore_errors=True)
-    assert rc == 0, gw_log[-3000:]
-    assert "Sanitizer" not in gw_log and "runtime error" not in gw_log, gw_log[-5000:]
 
 
 def samples(text):
