@@ -63,6 +63,7 @@ struct unit {
 	int old_phase;               /* OLD_SERVING, OLD_DRAINING, OLD_TERMED */
 	unsigned gen;                /* numbers the temporary sockets */
 	char tmp_sock[64];           /* the new instance's, while switching */
+	bool awaiting_up;            /* started by apps_start, app not loaded yet */
 	ev_timer old_timer;
 	ev_tstamp started, stop_began;
 	ev_tstamp deaths[APPS_CRASH_MAX]; /* ring of the last deaths */
@@ -84,6 +85,8 @@ static struct {
 	int ino_fd;                  /* inotify on /run, made at the first switch; -1 none */
 	bool ino_failed;
 	ev_io ino_w;
+	int settle_fd;               /* the launcher, told once the first apps are up; -1 */
+	unsigned settle_left;        /* apps of the first start not up yet */
 	char *cfg_buf;               /* a tenant file arriving in parts */
 	size_t cfg_len;
 	bool cfg_overflow;
@@ -549,6 +552,44 @@ static void unit_old_kill(struct unit *u)
 	u->old_pid = 0;
 }
 
+/* Tell the launcher that this start is over, once: its slot goes to the
+ * next tenant waiting to start (launcher.start_concurrency). */
+static void apps_settle_check(void)
+{
+	char msg = SYNC_SETTLED;
+
+	if (A.settle_fd < 0 || A.settle_left)
+		return;
+	if (send(A.settle_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+		log_debug("cannot tell the launcher the apps are up: %s", strerror(errno));
+	A.settle_fd = -1;
+}
+
+/* A first-start app is up, or will never be (it died, it is stopped). */
+static void unit_up_done(struct unit *u)
+{
+	if (!u->awaiting_up)
+		return;
+	u->awaiting_up = false;
+	A.settle_left--;
+	apps_settle_check();
+}
+
+/* /run/.NAME.up written: the first worker of NAME's current instance has
+ * its app loaded and accepts (its accepting1-once hook, unit_hooked_argv).
+ * The tenant can write that file too; it then only ends its own wait. */
+static void apps_up_marker(const char *name, size_t len)
+{
+	if (len < 5 || name[0] != '.' || strcmp(name + len - 3, ".up"))
+		return;
+	for (struct unit *u = A.units; u; u = u->next)
+		if (u->spec.sock_arg && u->pid > 0 && strlen(u->name) == len - 4 &&
+		    !strncmp(u->name, name + 1, len - 4)) {
+			unit_note(u, "answering, %.0f ms after its start", (ev_time() - u->started) * 1e3);
+			unit_up_done(u);
+		}
+}
+
 /* A rename in /run: IN_MOVED_FROM (the source name) and IN_MOVED_TO (the
  * target), paired by their cookie. Only the current new instance's
  * temporary socket arriving at /run/NAME.sock ends a switch (not a rename
@@ -566,6 +607,10 @@ static void apps_ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 			size_t len = ev->len ? strlen(ev->name) : 0;
 
 			p += sizeof *ev + ev->len;
+			if (ev->mask & IN_CLOSE_WRITE) {
+				apps_up_marker(ev->name, len);
+				continue;
+			}
 			if (ev->mask & IN_MOVED_FROM) {
 				snprintf(from, sizeof from, "/run/%s", len ? ev->name : "");
 				from_cookie = ev->cookie;
@@ -596,7 +641,7 @@ static bool apps_ino_ready(void)
 	if (A.ino_failed)
 		return false;
 	A.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (A.ino_fd < 0 || inotify_add_watch(A.ino_fd, "/run", IN_MOVED_FROM | IN_MOVED_TO) < 0) {
+	if (A.ino_fd < 0 || inotify_add_watch(A.ino_fd, "/run", IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
 		log_warn_r(errno, "cannot watch /run: changed apps stop before they start again");
 		if (A.ino_fd >= 0)
 			close(A.ino_fd);
@@ -628,6 +673,7 @@ static void unit_exited(pid_t pid, int status, void *data)
 	if (u->pid != pid)
 		return;
 	u->switching = false;
+	unit_up_done(u);
 	describe_status(status, how, sizeof how);
 	if (u->state == US_STOPPING) {
 		u->leader_gone = true;
@@ -646,25 +692,38 @@ static void unit_exited(pid_t pid, int status, void *data)
 	unit_schedule_restart(u, how);
 }
 
-/* The argv of a new instance that starts while the previous one serves:
- * its socket at a temporary path, renamed over /run/NAME.sock by its first
- * worker once the app is loaded. NULL when out of memory. */
-static char **unit_switch_argv(struct unit *u, char *hook, size_t hooklen)
+/* The argv of a uWSGI instance, with what its first worker does once the
+ * app is loaded and it accepts (accepting1-once hooks, run in order):
+ * - it writes /run/.NAME.up (apps_up_marker: the app is up), and unlinks
+ *   it at once (the event names it; nothing stays behind in /run);
+ * - when it starts while the previous instance serves (`sw`), its socket
+ *   is at a temporary path, which it renames over /run/NAME.sock.
+ * NULL when out of memory. */
+static char **unit_hooked_argv(struct unit *u, bool sw, char hooks[3][160])
 {
-	size_t n = 0;
+	size_t n = 0, k;
 	char **v;
 
 	while (u->spec.argv[n])
 		n++;
-	v = calloc(n + 3, sizeof *v);
+	v = calloc(n + 7, sizeof *v);
 	if (!v)
 		return NULL;
 	memcpy(v, u->spec.argv, n * sizeof *v);
-	snprintf(u->tmp_sock, sizeof u->tmp_sock, "/run/.%s.%u.sock", u->name, ++u->gen);
-	snprintf(hook, hooklen, "exec:/bin/mv -f %s /run/%s.sock", u->tmp_sock, u->name);
-	v[u->spec.sock_arg] = u->tmp_sock;
-	v[n] = "--hook-accepting1-once";
-	v[n + 1] = hook;
+	k = n;
+	snprintf(hooks[0], sizeof hooks[0], "write:/run/.%s.up 1", u->name);
+	snprintf(hooks[2], sizeof hooks[2], "unlink:/run/.%s.up", u->name);
+	v[k++] = "--hook-accepting1-once";
+	v[k++] = hooks[0];
+	v[k++] = "--hook-accepting1-once";
+	v[k++] = hooks[2];
+	if (sw) {
+		snprintf(u->tmp_sock, sizeof u->tmp_sock, "/run/.%s.%u.sock", u->name, ++u->gen);
+		snprintf(hooks[1], sizeof hooks[1], "exec:/bin/mv -f %s /run/%s.sock", u->tmp_sock, u->name);
+		v[u->spec.sock_arg] = u->tmp_sock;
+		v[k++] = "--hook-accepting1-once";
+		v[k++] = hooks[1];
+	}
 	return v;
 }
 
@@ -672,10 +731,11 @@ static void unit_spawn(struct unit *u)
 {
 	char *extra[1] = { u->spec.extra_env };
 	char **env = tenantproc_env(extra, u->spec.extra_env ? 1 : 0);
-	char hook[160], **argv = u->spec.argv, **sw = NULL;
+	char hooks[3][160], **argv = u->spec.argv, **hv = NULL;
+	bool sw = u->old_pid > 0 && u->spec.sock_arg && A.ino_fd >= 0;
 	pid_t pid;
 
-	if (u->old_pid > 0 && u->spec.sock_arg && !(sw = unit_switch_argv(u, hook, sizeof hook))) {
+	if (u->spec.sock_arg && A.ino_fd >= 0 && !(hv = unit_hooked_argv(u, sw, hooks))) {
 		tenantproc_env_free(env);
 		env = NULL;
 	}
@@ -683,15 +743,15 @@ static void unit_spawn(struct unit *u)
 		unit_schedule_restart(u, "could not be started: out of memory");
 		return;
 	}
-	if (sw)
-		argv = sw;
+	if (hv)
+		argv = hv;
 	pid = tenantproc_spawn(&(struct tp_spec){
 		.path = argv[0], .argv = argv, .envp = env, .cwd = u->spec.cwd,
 		.fd_in = -1, .fd_out = u->out_w, .fd_err = u->out_w, .ctty = -1,
 		.on_exit = unit_exited, .data = u,
 	});
-	free(sw);
-	u->switching = pid > 0 && sw != NULL;
+	free(hv);
+	u->switching = pid > 0 && sw;
 	tenantproc_env_free(env);
 	if (pid < 0) {
 		char how[96];
@@ -702,6 +762,10 @@ static void unit_spawn(struct unit *u)
 	u->pid = pid;
 	u->state = US_RUNNING;
 	u->started = ev_time();
+	if (A.settle_fd == -2 && u->spec.sock_arg && A.ino_fd >= 0 && !u->awaiting_up) {
+		u->awaiting_up = true;       /* apps_start: the launcher waits for it */
+		A.settle_left++;
+	}
 	u->leader_gone = u->killed = false;
 	log_info("%s %s: started (pid %d)", unit_kind(u), u->name, (int)pid);
 	unit_note(u, "started %s (pid %d)", unit_kind(u), (int)pid);
@@ -719,6 +783,7 @@ static void unit_stop(struct unit *u)
 		unit_stopped(u);
 		return;
 	}
+	unit_up_done(u);
 	u->state = US_STOPPING;
 	u->stop_began = ev_time();
 	u->leader_gone = u->killed = false;
@@ -845,6 +910,8 @@ static void apps_apply(const struct config_tenant *c, bool force)
 {
 	struct unit_spec spec;
 
+	if (c->apps.n)
+		apps_ino_ready();    /* before any spawn: the up markers, the switches */
 	for (struct unit *u = A.units, *next; u; u = next) {
 		next = u->next;
 		if (!u->removing && !apps_cfg_has(c, u->name)) {
@@ -953,13 +1020,21 @@ void apps_start(struct ev_loop *loop, struct init_args *a)
 	A.loop = loop;
 	A.a = a;
 	A.ino_fd = -1;
+	A.settle_fd = -2;            /* unit_spawn: count the apps to wait for */
 	/* Test hook (the launcher's environment, which only root sets). */
 	logs_configure((uint64_t)env_double("FIEF_LOG_ROTATE_BYTES", LOGS_ROTATE_BYTES), LOGS_KEEP);
 	if (a->log_fd < 0)
 		log_warn("no log directory: app, daemon and cron output is discarded");
 	apps_apply(a->cfg, false);
+	A.settle_fd = -1;
 	cronrun_start(loop, a, env_double("FIEF_CRON_CLOCK_OFFSET", 0),
 		      env_double("FIEF_CRON_CLOCK_SCALE", 1));
+}
+
+void apps_settle_begin(int sync_fd)
+{
+	A.settle_fd = sync_fd;
+	apps_settle_check();
 }
 
 static void apps_kill_uwsgi_cb(struct ev_loop *loop, ev_timer *w, int revents)

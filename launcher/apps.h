@@ -45,6 +45,10 @@ struct init_args;
  * args: a live reload replaces a->cfg, which tenantproc and the agent
  * read from there. */
 void apps_start(struct ev_loop *loop, struct init_args *a);
+/* After READY: send SYNC_SETTLED on sync_fd once every app apps_start
+ * started is up (its first worker accepts), has died or was stopped; at
+ * once when there is none. */
+void apps_settle_begin(int sync_fd);
 /* The tenant is stopping and the init ends every process: no restarts,
  * no new cron jobs from now on. */
 void apps_stop(void);

@@ -310,6 +310,7 @@ void init_main(const struct init_args *a)
 	apps_start(s.loop, &args);
 	if (send(a->sync_fd, &ready, 1, MSG_NOSIGNAL) != 1)
 		log_warn_r(errno, "cannot report ready");
+	apps_settle_begin(a->sync_fd);
 	init_release_memory();
 	clock_gettime(CLOCK_MONOTONIC, &ts[6]);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);

@@ -48,6 +48,9 @@ struct tenant {
 	ev_io pidfd_w;                   /* an adopted init, not our child */
 	ev_io sync_w;
 	ev_timer timer_w;                /* backoff, stop grace */
+	bool queued;                     /* in L->deploys, waiting for a start slot */
+	bool settling;                   /* holds a start slot: cloned, apps not up yet */
+	ev_timer settle_w;               /* gives the slot up after TENANT_SETTLE_MAX */
 	struct tenant *next_t;
 };
 
@@ -58,8 +61,10 @@ struct launcher {
 	struct tenant *tenants;
 	size_t n_tenants;
 	gid_t agent_gid;                 /* group that may connect to agent sockets */
-	struct tenant **deploys;         /* fresh tenants waiting for their first start */
+	struct tenant **deploys;         /* tenants waiting for a start slot, in order */
 	size_t n_deploys, cap_deploys;
+	unsigned start_max;              /* launcher.start_concurrency, resolved */
+	unsigned n_settling;             /* tenants holding a start slot */
 	ev_timer deploy_w;
 	bool shutting_down;
 	bool detach;                     /* exit leaving tenants running */
@@ -72,9 +77,16 @@ void tenant_apply_file(struct launcher *L, const char *name, const char *path);
 /* The file is gone: stop and forget the tenant. */
 void tenant_remove(struct launcher *L, struct tenant *t);
 void tenant_stop(struct tenant *t, enum tenant_next next);
+/* Start now when a start slot is free and nobody waits for one; else
+ * queue (tenant_start_soon). */
 void tenant_start(struct tenant *t);
-/* Start soon, a few tenants per loop pass: a folder of 500 new files does
- * not stall the loop (control socket, supervision) while they start. */
+/* Queue for a start slot. At most L->start_max tenants start at once: a
+ * start holds its slot from the clone until the init reports its apps up
+ * (SYNC_SETTLED), the init dies, or TENANT_SETTLE_MAX passes. Starting
+ * 500 tenants at once on a few cores costs about twice the CPU per tenant
+ * of starting them a few at a time, and every one of them answers later.
+ * The queue is served a few tenants per loop pass, so the loop (control
+ * socket, supervision) never stalls. */
 void tenant_start_soon(struct tenant *t);
 void tenant_reload(struct tenant *t);
 const char *tenant_state_name(enum tenant_state s);
@@ -126,6 +138,7 @@ int control_start(struct launcher *L);
 #define SYNC_TUN     'T'     /* init: its tun "eth0", fd attached (fief-router, routerlink.c) */
 #define SYNC_CONFIG_PART 'P' /* launcher: part of a new tenant file (reload.c) */
 #define SYNC_CONFIG  'C'     /* launcher: its last part: apply it live (apps.c) */
+#define SYNC_SETTLED 'U'     /* init: after READY, the apps of its start are up (apps.c) */
 
 /* Paths below state_dir. */
 int launcher_path(const struct launcher *L, char *buf, size_t len, const char *fmt, ...)

@@ -70,6 +70,18 @@ static int prepare_state(void)
 	return 0;
 }
 
+/* launcher.start_concurrency: auto is two per core, enough to keep every
+ * core busy while some starts wait on the disk or on a child, few enough
+ * that a burst of starts does not make each of them dearer. */
+static unsigned start_slots(int64_t configured)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (configured > 0)
+		return (unsigned)configured;
+	return cores > 0 ? 2 * (unsigned)cores : 2;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon_args args = { 0 };
@@ -94,6 +106,7 @@ int main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	L.loop = ev_default_loop(EVFLAG_AUTO);
 	L.agent_gid = agent_group(L.host->gateway.user);
+	L.start_max = start_slots(L.host->launcher.start_concurrency);
 	if (prepare_state() < 0 || cg_init(L.host->cgroup_parent) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
@@ -103,7 +116,8 @@ int main(int argc, char **argv)
 	ev_signal_start(L.loop, &sig_int);
 	ev_signal_start(L.loop, &sig_quit);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("started: tenants from %s, cgroup v%d", L.host->tenants_dir, cg_version());
+	log_info("started: tenants from %s, cgroup v%d, %u starting at once", L.host->tenants_dir,
+		 cg_version(), L.start_max);
 	/* Tenants a previous launcher left running are taken back first, so
 	 * the scan of tenants_dir finds them and leaves unchanged ones alone. */
 	nginxmap_start(&L);              /* domains: written once the loop runs */

@@ -28,8 +28,11 @@
 #define MAX_CRASHES     6        /* quick deaths in a row before FAILED */
 #define FAILED_RETRY    300.0    /* seconds between tries of a failed tenant */
 #define STOP_TIMEOUT    10.0     /* then the whole cgroup is killed */
+#define TENANT_SETTLE_MAX 10.0   /* a start holds its slot at most this long */
 
 static void tenant_child_cb(struct ev_loop *loop, ev_child *w, int revents);
+static void tenant_settled(struct tenant *t);
+static void tenant_kick_queue(struct launcher *L);
 
 const char *tenant_state_name(enum tenant_state s)
 {
@@ -93,6 +96,10 @@ static void tenant_sync_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	fdpass_close_all(&fd, nfd);
+	if (msg[0] == SYNC_SETTLED) {
+		tenant_settled(t);
+		return;
+	}
 	if (msg[0] == SYNC_READY && t->state == TS_STARTING) {
 		t->state = TS_RUNNING;
 		t->last_error[0] = 0;
@@ -132,7 +139,29 @@ static void tenant_schedule_retry(struct tenant *t)
 	tenant_timer(t, delay, tenant_retry_cb);
 }
 
-void tenant_start(struct tenant *t)
+
+/* The start is over (apps up, init gone, or too long): free its slot. */
+static void tenant_settled(struct tenant *t)
+{
+	if (!t->settling)
+		return;
+	t->settling = false;
+	ev_timer_stop(t->L->loop, &t->settle_w);
+	t->L->n_settling--;
+	tenant_kick_queue(t->L);
+}
+
+static void tenant_settle_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tenant *t = w->data;
+
+	ev_timer_stop(loop, w);
+	log_info("%s: apps not up %.0f s after the start; the next tenant may start",
+		 t->name, TENANT_SETTLE_MAX);
+	tenant_settled(t);
+}
+
+static void tenant_spawn(struct tenant *t)
 {
 	char err[256];
 	struct timespec ts[3];
@@ -163,6 +192,11 @@ void tenant_start(struct tenant *t)
 	ev_io_init(&t->sync_w, tenant_sync_cb, t->sync_fd, EV_READ);
 	t->sync_w.data = t;
 	ev_io_start(t->L->loop, &t->sync_w);
+	t->settling = true;
+	t->L->n_settling++;
+	ev_timer_init(&t->settle_w, tenant_settle_timeout_cb, TENANT_SETTLE_MAX, 0);
+	t->settle_w.data = t;
+	ev_timer_start(t->L->loop, &t->settle_w);
 	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
 	log_debug("%s: init cloned as pid %d (host side %.2f ms, clone and cgroup %.2f ms)", t->name,
 		  (int)pid, ts_ms(&ts[0], &ts[1]), ts_ms(&ts[1], &ts[2]));
@@ -170,47 +204,74 @@ void tenant_start(struct tenant *t)
 
 #define DEPLOYS_PER_PASS 8
 
+static void tenant_deploy_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* Serve the queue on the next loop pass. */
+static void tenant_kick_queue(struct launcher *L)
+{
+	if (!L->n_deploys || L->n_settling >= L->start_max || ev_is_active(&L->deploy_w))
+		return;
+	ev_timer_init(&L->deploy_w, tenant_deploy_cb, 0, 0);
+	L->deploy_w.data = L;
+	ev_timer_start(L->loop, &L->deploy_w);
+}
+
 static void tenant_deploy_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct launcher *L = w->data;
 	size_t done = 0, i;
 
 	ev_timer_stop(loop, w);
-	for (i = 0; i < L->n_deploys && done < DEPLOYS_PER_PASS; i++) {
+	for (i = 0; i < L->n_deploys && done < DEPLOYS_PER_PASS && L->n_settling < L->start_max; i++) {
 		struct tenant *t = L->deploys[i];
-		if (t && t->state == TS_STOPPED && !t->pid && !t->held && !L->shutting_down) {
-			tenant_start(t);
+		if (!t || !t->queued)
+			continue;        /* stopped or forgotten while it waited */
+		t->queued = false;
+		if (!t->pid && t->cfg && !t->held && !L->shutting_down) {
+			tenant_spawn(t);
 			done++;
+		} else if (!t->pid && t->state == TS_STARTING) {
+			t->state = TS_STOPPED;
 		}
 	}
 	memmove(L->deploys, L->deploys + i, (L->n_deploys - i) * sizeof *L->deploys);
 	L->n_deploys -= i;
-	if (L->n_deploys) {
-		ev_timer_set(w, 0, 0);
-		ev_timer_start(loop, w);
-	}
+	tenant_kick_queue(L);
+}
+
+void tenant_start(struct tenant *t)
+{
+	struct launcher *L = t->L;
+
+	if (t->pid || !t->cfg || t->queued)
+		return;
+	if (L->n_settling < L->start_max && !L->n_deploys)
+		tenant_spawn(t);
+	else
+		tenant_start_soon(t);
 }
 
 void tenant_start_soon(struct tenant *t)
 {
 	struct launcher *L = t->L;
 
+	if (t->pid || t->queued)
+		return;
+
 	if (L->n_deploys == L->cap_deploys) {
 		size_t cap = L->cap_deploys ? L->cap_deploys * 2 : 64;
 		struct tenant **d = realloc(L->deploys, cap * sizeof *d);
 		if (!d) {
-			tenant_start(t);
+			tenant_spawn(t);     /* no memory for the queue: start now */
 			return;
 		}
 		L->deploys = d;
 		L->cap_deploys = cap;
 	}
 	L->deploys[L->n_deploys++] = t;
-	if (!ev_is_active(&L->deploy_w)) {
-		ev_timer_init(&L->deploy_w, tenant_deploy_cb, 0, 0);
-		L->deploy_w.data = L;
-		ev_timer_start(L->loop, &L->deploy_w);
-	}
+	t->queued = true;
+	t->state = TS_STARTING;          /* `fiefctl list`: starting, no pid yet */
+	tenant_kick_queue(L);
 }
 
 void tenant_forget(struct tenant *t)
@@ -226,6 +287,7 @@ void tenant_forget(struct tenant *t)
 			break;
 		}
 	L->n_tenants--;
+	tenant_settled(t);
 	ev_timer_stop(L->loop, &t->timer_w);
 	config_tenant_free(t->cfg);
 	free(t->file_buf);
@@ -241,6 +303,7 @@ void tenant_forget(struct tenant *t)
 static void tenant_after_exit(struct tenant *t)
 {
 	ev_timer_stop(t->L->loop, &t->timer_w);
+	tenant_settled(t);
 	tenant_close_sync(t);
 	routerlink_tenant_gone(t);       /* fief-router: drop its tun (closes t->tun_fd) */
 	t->pid = 0;
@@ -312,7 +375,8 @@ void tenant_stop(struct tenant *t, enum tenant_next next)
 	}
 	ev_timer_stop(t->L->loop, &t->timer_w);
 	if (!t->pid) {
-		/* Nothing runs (stopped, backoff, failed): act at once. */
+		/* Nothing runs (stopped, queued, backoff, failed): act at once. */
+		t->queued = false;
 		t->state = TS_STOPPED;
 		if (next == NEXT_REMOVE || t->L->shutting_down) {
 			spawn_cleanup_host(t);
@@ -363,6 +427,7 @@ struct tenant *tenant_new(struct launcher *L, const char *name)
 	t->uid = (uid_t)-1;
 	t->state = TS_STOPPED;
 	ev_init(&t->timer_w, NULL);
+	ev_init(&t->settle_w, NULL);
 	t->next_t = L->tenants;
 	L->tenants = t;
 	L->n_tenants++;

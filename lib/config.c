@@ -149,6 +149,11 @@ static const struct ckey tenant_keys[] = {
 
 /* ---- the host file ---- */
 
+static const struct ckey launcher_keys[] = {
+	{ "start_concurrency", K_WORKERS, OFF(struct config_host, launcher.start_concurrency), "auto", 1, 4096, .doc = "tenants starting at once (a start ends when its apps answer), or auto (two per core)" },
+	{ NULL }
+};
+
 static const struct ckey gateway_keys[] = {
 	{ "listen", K_ENDPOINTLIST, OFF(struct config_host, gateway.listen), "0.0.0.0:22", .doc = "addresses to accept ssh on" },
 	{ "host_keys_dir", K_PATH, OFF(struct config_host, gateway.host_keys_dir), "/etc/fief/hostkeys", .doc = "host keys, generated on first start when missing" },
@@ -197,6 +202,7 @@ static const struct ckey metrics_keys[] = {
 	{ NULL }
 };
 
+static const struct csection launcher_section = { launcher_keys, 0, 0, 0, false };
 static const struct csection gateway_section = { gateway_keys, 0, 0, 0, false };
 static const struct csection router_section = { router_keys, 0, 0, 0, false };
 static const struct csection http_section = { http_keys, 0, 0, 0, false };
@@ -210,6 +216,7 @@ static const struct ckey host_keys[] = {
 	{ "log_dir", K_PATH, OFF(struct config_host, log_dir), "/var/log/fief", .doc = "app, daemon and cron logs, per tenant" },
 	{ "opt_dir", K_PATH, OFF(struct config_host, opt_dir), .doc = "optional read-only /opt shared by all tenants" },
 	{ "cgroup_parent", K_RELPATH, OFF(struct config_host, cgroup_parent), "fief", .doc = "tenant cgroups go below this, relative to the launcher's cgroup" },
+	{ "launcher", K_SECTION, 0, .sub = &launcher_section, .doc = "tenant starts" },
 	{ "gateway", K_SECTION, 0, .sub = &gateway_section, .doc = "ssh gateway" },
 	{ "router", K_SECTION, 0, .sub = &router_section, .doc = "tenant networking" },
 	{ "http", K_SECTION, 0, .sub = &http_section, .doc = "domains through nginx" },

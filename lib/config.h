@@ -68,6 +68,9 @@ struct config_host {
 	char *cgroup_parent;             /* relative to the launcher's own cgroup */
 	char *opt_dir;                   /* optional /opt for every tenant, or NULL */
 	struct {
+		int64_t start_concurrency; /* tenants starting at once; 0 = auto */
+	} launcher;
+	struct {
 		struct endpoint_vec listen;
 		char *host_keys_dir;
 		int64_t workers;         /* 0 = auto (one per core) */
