@@ -793,6 +793,84 @@ apps:
     wait_for(lambda: (uwsgi_body(sock) or "").startswith("two"), what="the fix")
 
 
+SLOW_APP = '''\
+import time
+time.sleep(%s)          # a slow import: the app is up this long after uWSGI starts
+def application(env, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"slow\\n"]
+'''
+
+
+def test_tenants_start_a_few_at_a_time(debian):
+    """launcher.start_concurrency: 1. Three tenants written at once, each
+    with an app that takes 1.5 s to load: a start holds the one slot until
+    its app answers, so the next init is cloned only then and the three
+    apps come up one after the other; the tenants waiting show as
+    starting, with no init yet. Each app's log says when it answered."""
+    h = start_host(debian, extra_host="launcher: {start_concurrency: 1}\n")
+    names = ("ann", "ben", "cid")
+    try:
+        for i, n in enumerate(names):
+            home(h, n, 20011 + i, {"app/hello.py": SLOW_APP % 1.5})
+        for i, n in enumerate(names):
+            h.write_tenant(n, app_tenant(20011 + i, f"""\
+apps:
+  - {{ name: web, type: wsgi, module: "hello:application", chdir: /home/{n}/app }}
+"""))
+        socks = {n: h.state / "tenants" / n / "run" / "web.sock" for n in names}
+        answered, queued_seen = {}, False
+        deadline = time.monotonic() + 90
+        while len(answered) < len(names) and time.monotonic() < deadline:
+            listed = {t["name"]: t for t in h.tenants_json()}
+            with_init = [n for n in names if int(listed.get(n, {}).get("pid", 0) or 0)]
+            waiting = [n for n in names if n in listed and not int(listed[n].get("pid", 0) or 0)
+                       and listed[n]["state"] == "starting"]
+            # never two starts at once: an init without an answering app is alone
+            loading = [n for n in with_init if n not in answered]
+            assert len(loading) <= 1, (loading, answered, listed)
+            if loading and waiting:
+                queued_seen = True
+            for n in names:
+                if n not in answered and uwsgi_body(socks[n]) == "slow\n":
+                    answered[n] = time.monotonic()
+            time.sleep(0.05)
+        assert len(answered) == len(names), (answered, h.log_text()[-3000:])
+        assert queued_seen, "no tenant was seen waiting for the start slot"
+        times = sorted(answered.values())
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert all(g >= 1.2 for g in gaps), gaps     # each waited for the app before it
+        for n in names:
+            assert re.search(r"answering, \d+ ms after its start", log_of(h, n, "web")), log_of(h, n, "web")
+            assert not [p for p in socks[n].parent.iterdir() if p.name.startswith(".")]
+    finally:
+        stop_host(h)
+
+
+def test_a_start_that_never_ends_gives_its_slot_up(debian):
+    """An app that never comes up does not hold the start slot for ever:
+    after 10 s the next tenant starts, and the launcher says why."""
+    h = start_host(debian, extra_host="launcher: {start_concurrency: 1}\n")
+    try:
+        home(h, "hang", 20021, {"app/hello.py": SLOW_APP % 120})
+        h.write_tenant("hang", app_tenant(20021, """\
+apps:
+  - { name: web, type: wsgi, module: "hello:application", chdir: /home/hang/app }
+"""))
+        wait_for(lambda: int(h.status("hang")["pid"]), what="hang's init")
+        t0 = time.monotonic()
+        h.write_tenant("next", app_tenant(20022, ""))
+        time.sleep(4)
+        s = h.status("next")
+        assert s["state"] == "starting" and not int(s["pid"]), s
+        h.wait_state("next", "running", 30)
+        took = time.monotonic() - t0
+        assert 8.5 <= took < 25, took
+        assert "hang: apps not up 10 s after the start; the next tenant may start" in h.log_text()
+    finally:
+        stop_host(h)
+
+
 def test_removing_a_tenant_with_an_app_ends_it_at_once(plain):
     """uWSGI's master idles a second after SIGTERM; a removed tenant does
     not wait for it: every process is gone well within that second, and

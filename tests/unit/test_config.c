@@ -252,6 +252,10 @@ static const struct bad_case bad_cases[] = {
 	  "gateway.workers: 257 is out of range (1 to 256)"),
 	H("workers_word", "gateway: { workers: many }\n", 1, 21,
 	  "gateway.workers: 'many' is not an integer or auto"),
+	H("start_concurrency_zero", "launcher: { start_concurrency: 0 }\n", 1, 32,
+	  "launcher.start_concurrency: 0 is out of range (1 to 4096)"),
+	H("start_concurrency_word", "launcher: { start_concurrency: all }\n", 1, 32,
+	  "launcher.start_concurrency: 'all' is not an integer or auto"),
 	H("login_grace_short", "gateway: { login_grace: 500ms }\n", 1, 25,
 	  "gateway.login_grace: 500ms is out of range (1s to 3600s)"),
 	H("login_grace_long", "gateway: { login_grace: 2h }\n", 1, 25,
@@ -736,6 +740,7 @@ static void test_example_host(void **state)
 	assert_string_equal(h->log_dir, "/var/log/fief");
 	assert_null(h->opt_dir);
 	assert_string_equal(h->cgroup_parent, "fief");
+	assert_int_equal(h->launcher.start_concurrency, 0);
 
 	assert_int_equal(h->gateway.listen.n, 2);
 	expect_endpoint(&h->gateway.listen.v[0], AF_INET, "0.0.0.0", 22, "0.0.0.0:22");
@@ -870,7 +875,8 @@ static void test_host_values(void **state)
 		"  address: 10.0.0.254/30\n"
 		"  nat: { enabled: yes, out_interface: enp0s31f6 }\n"
 		"http: { reload_command: ~ }\n"
-		"metrics: { listen: \"[::]:1\", enabled: off }\n";
+		"metrics: { listen: \"[::]:1\", enabled: off }\n"
+		"launcher: { start_concurrency: 4096 }\n";
 	struct config_errors errs;
 	struct config_host *h = host_from(yaml, &errs);
 
@@ -883,6 +889,7 @@ static void test_host_values(void **state)
 	expect_endpoint(&h->gateway.listen.v[0], AF_INET, "127.0.0.1", 2222, "127.0.0.1:2222");
 	expect_endpoint(&h->gateway.listen.v[1], AF_INET6, "::1", 65535, "[::1]:65535");
 	assert_int_equal(h->gateway.workers, 256);
+	assert_int_equal(h->launcher.start_concurrency, 4096);
 	assert_int_equal(h->gateway.login_grace_ms, 3600000);
 	assert_int_equal(h->gateway.max_auth_tries, 100);
 	assert_int_equal(h->gateway.max_unauthenticated, 1000000);
