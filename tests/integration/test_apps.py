@@ -860,7 +860,15 @@ apps:
         wait_for(lambda: int(h.status("hang")["pid"]), what="hang's init")
         t0 = time.monotonic()
         h.write_tenant("next", app_tenant(20022, ""))
-        time.sleep(4)
+        time.sleep(3)
+        s = h.status("next")
+        assert s["state"] == "starting" and not int(s["pid"]), s
+        # stopped while it waits: it leaves the queue; started again: back in it
+        h.ctl("stop", "next")
+        assert h.status("next")["state"] == "stopped"
+        time.sleep(0.5)
+        assert h.status("next")["state"] == "stopped"
+        h.ctl("start", "next")
         s = h.status("next")
         assert s["state"] == "starting" and not int(s["pid"]), s
         h.wait_state("next", "running", 30)
