@@ -150,7 +150,7 @@ static const struct ckey tenant_keys[] = {
 /* ---- the host file ---- */
 
 static const struct ckey launcher_keys[] = {
-	{ "start_concurrency", K_WORKERS, OFF(struct config_host, launcher.start_concurrency), "auto", 1, 4096, .doc = "tenants starting at once (a start ends when its apps answer), or auto (two per core)" },
+	{ "start_concurrency", K_WORKERS, OFF(struct config_host, launcher.start_concurrency), "auto", 1, 4096, .doc = "tenants starting at once (a start ends when its apps answer), or auto (one per core)" },
 	{ NULL }
 };
 
