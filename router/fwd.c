@@ -431,8 +431,11 @@ static void *fwd_worker_main(void *arg)
 	struct rt_worker *w = arg;
 	struct router *R = w->R;
 	struct epoll_event evs[FWD_EVENTS];
+	char name[16];
 	int timeout = -1;
 
+	snprintf(name, sizeof name, "fief-fwd%d", w->idx);
+	pthread_setname_np(pthread_self(), name);
 	while (!fwd_stopping(R)) {
 		/* A new epoch: no event this thread holds from here on can
 		 * name a tenant removed before this point (see fwd_reap). */
