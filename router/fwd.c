@@ -21,6 +21,7 @@
  * is dropped and counted, as a router does, and TCP backs off. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,9 @@
 #define FWD_MIN_BURST (2.0 * 65536)  /* a bucket must hold two GSO packets */
 #define FWD_EVENTS 64                /* epoll events per wake-up of a thread */
 #define FWD_REAP_INTERVAL 0.05       /* seconds between looks at the dead */
+#ifndef FWD_PIN
+#define FWD_PIN 0                    /* 1: pin thread i to CPU i (an experiment, see docs/benchmarks.md) */
+#endif
 /* Bytes of the router's packets a device may hold before a write to it
  * fails (EAGAIN) and the packet is dropped as "full": about 32 GSO
  * packets, or the kernel's whole backlog of small ones. */
@@ -436,6 +440,14 @@ static void *fwd_worker_main(void *arg)
 
 	snprintf(name, sizeof name, "fief-fwd%d", w->idx);
 	pthread_setname_np(pthread_self(), name);
+#if FWD_PIN
+	/* Experiment (docs/benchmarks.md): thread i on CPU i. */
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(w->idx, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+		log_warn("forwarding thread %d: cannot pin it", w->idx);
+#endif
 	while (!fwd_stopping(R)) {
 		/* A new epoch: no event this thread holds from here on can
 		 * name a tenant removed before this point (see fwd_reap). */
