@@ -529,15 +529,18 @@ static void fwd_tenant_free(struct rt_tenant *t)
  * no later epoll_wait can return its fds. */
 static void fwd_reap(struct router *R)
 {
+	bool lagging[ROUTER_MAX_QUEUES] = { false };
+
 	for (struct rt_tenant **pp = &R->dead; *pp;) {
 		struct rt_tenant *t = *pp;
 		bool past = true;
 
 		/* Two epochs: the first round that began after the removal
 		 * (it also drops the tenant's paused queues) is over. */
-		for (int i = 0; i < R->nthreads && past; i++)
-			past = !R->w[i].started ||
-			       __atomic_load_n(&R->w[i].epoch, __ATOMIC_ACQUIRE) - t->dead_epoch[i] >= 2;
+		for (int i = 0; i < R->nthreads; i++)
+			if (R->w[i].started &&
+			    __atomic_load_n(&R->w[i].epoch, __ATOMIC_ACQUIRE) - t->dead_epoch[i] < 2)
+				past = false, lagging[i] = true;
 		if (past) {
 			*pp = t->next;
 			fwd_tenant_free(t);
@@ -545,6 +548,12 @@ static void fwd_reap(struct router *R)
 			pp = &t->next;
 		}
 	}
+	/* An idle thread sleeps in epoll_wait: wake it into its next epoch
+	 * (each wake-up is one; without traffic the dead would wait for the
+	 * next packet, their tuns held open meanwhile). */
+	for (int i = 0; i < R->nthreads; i++)
+		if (lagging[i])
+			fwd_wake(&R->w[i]);
 	if (!R->dead)
 		ev_timer_stop(R->loop, &R->reap_w);
 }

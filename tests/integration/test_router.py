@@ -830,6 +830,30 @@ def test_two_threads_share_many_flows_with_exact_counters(testroot, net, upstrea
         assert teardown_rhost(h) == 0
 
 
+def test_removed_tenant_is_freed_when_the_router_is_idle(testroot, net, upstream):
+    """A removed tenant's entry waits for every forwarding thread to move
+    on before it is freed: with no traffic at all the threads are woken
+    for that, and the router lets go of the tun's queues within a second
+    (holding them would keep the device, and the tenant's namespace, alive)."""
+    h = make_rhost(testroot, net, threads=2)
+    try:
+        h.start_router()
+        h.start_launcher()
+        start_tenants(h, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
+        fds = lambda: len(os.listdir(f"/proc/{h.router.pid}/fd"))
+        time.sleep(0.5)
+        before = fds()
+        h.remove_tenant("bob")
+        h.wait_gone("bob")
+        wait_for(lambda: "bob" not in h.stats()["tenants"], what="bob removed from the router")
+        t0 = time.monotonic()
+        wait_for(lambda: fds() <= before - 2, timeout=5, what="bob's two queues closed by the router")
+        assert time.monotonic() - t0 < 1.0
+        assert http_get_size(h, "alice", 100_000)[0] == 100_000
+    finally:
+        assert teardown_rhost(h) == 0
+
+
 def test_tenants_come_and_go_while_traffic_flows(testroot, net, upstream):
     """With two forwarding threads, tenants added, replaced and removed by
     the launcher while another tenant's transfer runs through both threads:
