@@ -830,6 +830,31 @@ def test_two_threads_share_many_flows_with_exact_counters(testroot, net, upstrea
         assert teardown_rhost(h) == 0
 
 
+@pytest.mark.parametrize("before,after", [(2, 1), (1, 2)], ids=["2to1", "1to2"])
+def test_router_restarted_with_another_thread_count(testroot, net, upstream, before, after):
+    """Tenants keep the queues their eth0 was made with; a router restarted
+    with another router.threads reads every queue (thread j % threads) and
+    writes on queue i % queues, and many flows still get through whole."""
+    h = make_rhost(testroot, net, threads=before)
+    try:
+        h.start_router()
+        h.start_launcher()
+        start_tenants(h, ("alice", 20001, ALICE_IP))
+        assert tenant_queues(h, "alice") == before
+        h.stop_router()
+        h.host_file.write_text(h.host_file.read_text().replace(f"  threads: {before}\n", f"  threads: {after}\n"))
+        h.start_router()
+        wait_for(lambda: "alice" in h.stats()["tenants"], what="alice handed over again")
+        st = h.stats()
+        assert st["router"]["threads"] == after and st["tenants"]["alice"]["queues"] == before
+        flows, n = 8, 1024 * 1024
+        r = h.netns_run("alice", MULTI_GET, UP_IP, str(HTTP_PORT), str(flows), str(n), "30", timeout=60)
+        assert int(r.stdout.strip() or 0) == flows * n, r.stderr
+        assert h.tstats("alice")["drops"] == 0
+    finally:
+        assert teardown_rhost(h) == 0
+
+
 def test_removed_tenant_is_freed_when_the_router_is_idle(testroot, net, upstream):
     """A removed tenant's entry waits for every forwarding thread to move
     on before it is freed: with no traffic at all the threads are woken
