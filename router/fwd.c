@@ -425,16 +425,60 @@ static bool fwd_stopping(const struct router *R)
 	return __atomic_load_n(&R->stopping, __ATOMIC_ACQUIRE) != 0;
 }
 
-/* A forwarding thread. Level-triggered epoll: a queue with more than its
- * budget is simply reported again in the next round, so every queue of
- * this thread gets its share per round (fairness). The table's read lock
- * is held for one round of events: taken once per wake-up, uncontended
- * but for the rare tenant added or removed. */
+/* One round of w's events: a new epoch, epoll_wait (timeout ms), every
+ * ready queue served, paused queues looked at. Level-triggered epoll: a
+ * queue with more than its budget is simply reported again in the next
+ * round, so every queue of this thread gets its share per round
+ * (fairness). The table's read lock is held for the round: taken once
+ * per wake-up, uncontended but for the rare tenant added or removed.
+ * Returns the timeout for the next round (-1: none), or -2 when the host
+ * tun (or epoll) failed: the router stops. */
+static int fwd_round(struct rt_worker *w, int timeout)
+{
+	struct router *R = w->R;
+	struct epoll_event evs[FWD_EVENTS];
+	int n;
+
+	/* A new epoch: no event this thread holds from here on can name a
+	 * tenant removed before this point (see fwd_reap). */
+	__atomic_store_n(&w->epoch, w->epoch + 1, __ATOMIC_RELEASE);
+	n = epoll_wait(w->ep, evs, FWD_EVENTS, timeout);
+	if (n < 0) {
+		if (errno != EINTR) {
+			log_error_r(errno, "epoll_wait");
+			return -2;
+		}
+		n = 0;
+	}
+	w->now = fwd_clock();
+	pthread_rwlock_rdlock(&R->lock);
+	for (int i = 0; i < n; i++) {
+		struct rt_queue *q = evs[i].data.ptr;
+
+		if (!q) {
+			uint64_t v;
+			if (read(w->wake_fd, &v, sizeof v) < 0) {
+				/* EAGAIN: another wake-up took it */
+			}
+		} else if (!q->t) {
+			if (!fwd_host_queue(w)) {
+				pthread_rwlock_unlock(&R->lock);
+				return -2;
+			}
+		} else if (!q->t->dead && !q->paused && !q->stopped) {
+			fwd_tenant_queue(w, q);
+		}
+	}
+	timeout = w->paused ? fwd_resume(w) : -1;
+	pthread_rwlock_unlock(&R->lock);
+	return timeout;
+}
+
+/* A forwarding thread (router.threads > 1). */
 static void *fwd_worker_main(void *arg)
 {
 	struct rt_worker *w = arg;
 	struct router *R = w->R;
-	struct epoll_event evs[FWD_EVENTS];
 	char name[16];
 	int timeout = -1;
 
@@ -449,40 +493,43 @@ static void *fwd_worker_main(void *arg)
 		log_warn("forwarding thread %d: cannot pin it", w->idx);
 #endif
 	while (!fwd_stopping(R)) {
-		/* A new epoch: no event this thread holds from here on can
-		 * name a tenant removed before this point (see fwd_reap). */
-		__atomic_store_n(&w->epoch, w->epoch + 1, __ATOMIC_RELEASE);
-		int n = epoll_wait(w->ep, evs, FWD_EVENTS, timeout);
-
-		if (n < 0 && errno != EINTR) {
-			log_error_r(errno, "epoll_wait");
-			break;
+		timeout = fwd_round(w, timeout);
+		if (timeout == -2) {
+			__atomic_store_n(&R->stopping, 1, __ATOMIC_RELEASE);
+			ev_async_send(R->loop, &R->fail_w);
+			return NULL;
 		}
-		w->now = fwd_clock();
-		pthread_rwlock_rdlock(&R->lock);
-		for (int i = 0; i < n; i++) {
-			struct rt_queue *q = evs[i].data.ptr;
-
-			if (!q) {
-				uint64_t v;
-				if (read(w->wake_fd, &v, sizeof v) < 0) {
-					/* EAGAIN: another wake-up took it */
-				}
-			} else if (!q->t) {
-				if (!fwd_host_queue(w)) {
-					pthread_rwlock_unlock(&R->lock);
-					__atomic_store_n(&R->stopping, 1, __ATOMIC_RELEASE);
-					ev_async_send(R->loop, &R->fail_w);
-					return NULL;
-				}
-			} else if (!q->t->dead && !q->paused && !q->stopped) {
-				fwd_tenant_queue(w, q);
-			}
-		}
-		timeout = w->paused ? fwd_resume(w) : -1;
-		pthread_rwlock_unlock(&R->lock);
 	}
 	return NULL;
+}
+
+/* router.threads 1: no thread at all. The one forwarding epoll set is
+ * watched by the main loop and served there, between the sockets'
+ * callbacks: one thread in the process, as before multi-queue (the
+ * table's lock is then never contended, and the kernel's fd lookups take
+ * no file references). */
+static void fwd_inline_round(struct router *R)
+{
+	struct rt_worker *w = &R->w[0];
+	int next = fwd_round(w, 0);
+
+	if (next == -2)
+		return ev_break(R->loop, EVBREAK_ALL);
+	ev_timer_stop(R->loop, &R->inline_timer);
+	if (next >= 0) {
+		ev_timer_set(&R->inline_timer, next / 1000.0, 0);
+		ev_timer_start(R->loop, &R->inline_timer);
+	}
+}
+
+static void fwd_inline_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	fwd_inline_round(w->data);
+}
+
+static void fwd_inline_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	fwd_inline_round(w->data);
 }
 
 static void fwd_wake(struct rt_worker *w)
@@ -788,6 +835,16 @@ int fwd_start(struct router *R)
 	sigset_t all, old;
 	int r = 0;
 
+	if (R->nthreads == 1) {
+		ev_io_init(&R->inline_io, fwd_inline_io_cb, R->w[0].ep, EV_READ);
+		R->inline_io.data = R;
+		ev_init(&R->inline_timer, fwd_inline_timer_cb);
+		R->inline_timer.data = R;
+		ev_io_start(R->loop, &R->inline_io);
+		R->w[0].started = true;
+		R->inline_fwd = true;
+		return 0;
+	}
 	/* Signals are the main loop's: the threads start with them blocked. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -805,6 +862,11 @@ int fwd_start(struct router *R)
 void fwd_shutdown(struct router *R)
 {
 	__atomic_store_n(&R->stopping, 1, __ATOMIC_RELEASE);
+	if (R->inline_fwd) {
+		ev_io_stop(R->loop, &R->inline_io);
+		ev_timer_stop(R->loop, &R->inline_timer);
+		R->w[0].started = false;
+	}
 	for (int i = 0; i < R->nthreads; i++)
 		if (R->w[i].started) {
 			fwd_wake(&R->w[i]);

@@ -131,6 +131,9 @@ struct router {
 	struct rt_tenant *dead;      /* removed, waiting for every thread's next epoch */
 	ev_timer reap_w;
 	ev_async fail_w;             /* a thread lost the host tun: stop */
+	bool inline_fwd;             /* router.threads 1: forwarding runs in the main loop */
+	ev_io inline_io;             /* ... on the forwarding epoll set */
+	ev_timer inline_timer;       /* ... and for queues paused by a rate limit */
 	int stopping;                /* atomic */
 };
 
