@@ -49,14 +49,20 @@ static int adopt_start_time(pid_t pid, unsigned long long *start)
 
 int adopt_record(struct tenant *t)
 {
-	char path[4096], buf[128];
+	char path[4096], buf[256];
 	unsigned long long start;
+	size_t len;
 	int r;
 
 	if (adopt_start_time(t->pid, &start) < 0)
 		return -ESRCH;
-	snprintf(buf, sizeof buf, "pid=%d start=%llu uid=%u tun=%d\n", (int)t->pid, start,
-		 (unsigned)t->uid, t->init_tun_fd);
+	/* tun=-1 (no network), or the fd numbers of its queues: "tun=5" as
+	 * before multi-queue, "tun=5,6,7" with more. */
+	len = (size_t)snprintf(buf, sizeof buf, "pid=%d start=%llu uid=%u tun=%d", (int)t->pid, start,
+			       (unsigned)t->uid, t->n_init_tun ? t->init_tun_fds[0] : -1);
+	for (int i = 1; i < t->n_init_tun && len < sizeof buf - 16; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, ",%d", t->init_tun_fds[i]);
+	snprintf(buf + len, sizeof buf - len, "\n");
 	launcher_path(t->L, path, sizeof path, "tenants/%s/init.state", t->name);
 	r = fs_write_replace(path, buf, strlen(buf), 0600);
 	if (r == 0) {
@@ -94,21 +100,43 @@ static void adopt_exit_cb(struct ev_loop *loop, ev_io *w, int revents)
 	tenant_init_exited(t, -1);
 }
 
-/* The tenant's eth0 lives on in its init; take a copy of that fd, so the
- * router (restarted or not) gets this tenant back. */
-static void adopt_tun(struct tenant *t, int pidfd, int tun)
+int adopt_parse_fds(const char *s, int *fds, int max)
 {
-	int fd;
+	int n = 0;
 
-	if (tun < 0)
-		return;
-	fd = (int)syscall(SYS_pidfd_getfd, pidfd, tun, 0);
-	if (fd < 0) {
-		log_warn_r(errno, "%s: cannot take eth0 back from the init", t->name);
-		return;
+	for (;;) {
+		char *end;
+		long v = strtol(s, &end, 10);
+
+		if (end == s || v < 0 || v > 1 << 20 || n == max)
+			return -1;
+		fds[n++] = (int)v;
+		if (*end != ',')
+			return *end == 0 || *end == '\n' || *end == ' ' ? n : -1;
+		s = end + 1;
 	}
-	t->init_tun_fd = tun;
-	routerlink_tenant_tun(t, fd);
+}
+
+/* The tenant's eth0 lives on in its init; take a copy of the fd of each
+ * of its queues, so the router (restarted or not) gets this tenant back. */
+static void adopt_tun(struct tenant *t, int pidfd, const int *tun, int n)
+{
+	int fds[CONFIG_ROUTER_MAX_THREADS];
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = (int)syscall(SYS_pidfd_getfd, pidfd, tun[i], 0);
+		if (fds[i] < 0) {
+			log_warn_r(errno, "%s: cannot take eth0 back from the init", t->name);
+			while (i-- > 0)
+				close(fds[i]);
+			return;
+		}
+	}
+	if (n <= 0)
+		return;
+	memcpy(t->init_tun_fds, tun, sizeof *tun * (size_t)n);
+	t->n_init_tun = n;
+	routerlink_tenant_tun(t, fds, (size_t)n);
 }
 
 static struct tenant *adopt_one(struct launcher *L, const char *name)
@@ -120,13 +148,18 @@ static struct tenant *adopt_one(struct launcher *L, const char *name)
 	struct tenant *t;
 	size_t cfglen;
 	unsigned uid = 0;
-	int pid = 0, pidfd, tun = -1;
+	int pid = 0, pidfd, tun[CONFIG_ROUTER_MAX_THREADS], n_tun = 0;
+	const char *tun_s;
 
 	launcher_path(L, path, sizeof path, "tenants/%s/init.state", name);
 	if (fs_read_small(path, state, sizeof state) <= 0 ||
-	    sscanf(state, "pid=%d start=%llu uid=%u tun=%d", &pid, &start, &uid, &tun) < 3 ||
+	    sscanf(state, "pid=%d start=%llu uid=%u", &pid, &start, &uid) < 3 ||
 	    !adopt_same_init(name, pid, start))
 		return NULL;
+	/* "tun=-1" or a missing field: no network; otherwise the queues */
+	if ((tun_s = strstr(state, " tun=")) && tun_s[5] != '-' &&
+	    (n_tun = adopt_parse_fds(tun_s + 5, tun, CONFIG_ROUTER_MAX_THREADS)) < 0)
+		n_tun = 0;
 	launcher_path(L, path, sizeof path, "tenants/%s/config.yaml", name);
 	if (config_read_file(path, CONFIG_MAX_FILE, &cfgbuf, &cfglen) < 0)
 		return NULL;
@@ -147,7 +180,7 @@ static struct tenant *adopt_one(struct launcher *L, const char *name)
 	t->file_buf = cfgbuf;
 	t->file_len = cfglen;
 	tenant_adopted(t, pid, pidfd, adopt_exit_cb);
-	adopt_tun(t, pidfd, tun);
+	adopt_tun(t, pidfd, tun, n_tun);
 	return t;
 }
 

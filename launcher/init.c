@@ -285,13 +285,16 @@ void init_main(const struct init_args *a)
 	/* fief-router: eth0 before init_setup replaces /dev. Its fd goes to
 	 * the launcher (SYNC_TUN); our copy stays open on purpose, so the
 	 * interface outlives a restart of the launcher or the router. */
-	char tun_err[256], tun_msg[16];
-	int tun_fd = tun_tenant_setup(a->host, a->cfg, tun_err, sizeof tun_err);
-	/* The message names our own fd number too: a later launcher takes its
-	 * copy from us with pidfd_getfd (adopt.c). */
-	int tun_len = snprintf(tun_msg, sizeof tun_msg, "%c%d", SYNC_TUN, tun_fd);
-	if (tun_fd == -1 || (tun_fd >= 0 && fdpass_send(a->sync_fd, tun_msg, (size_t)tun_len, &tun_fd, 1) < 0))
-		init_fail(a->sync_fd, "%s", tun_fd == -1 ? tun_err : "cannot hand eth0 to the launcher");
+	char tun_err[256], tun_msg[16 * CONFIG_ROUTER_MAX_THREADS];
+	int tun_fds[CONFIG_ROUTER_MAX_THREADS];
+	int n_tun = tun_tenant_setup(a->host, a->cfg, tun_fds, tun_err, sizeof tun_err);
+	/* One fd per queue. The message names our own fd numbers too: a later
+	 * launcher takes its copies from us with pidfd_getfd (adopt.c). */
+	size_t tun_len = (size_t)snprintf(tun_msg, sizeof tun_msg, "%c", SYNC_TUN);
+	for (int i = 0; i < n_tun; i++)
+		tun_len += (size_t)snprintf(tun_msg + tun_len, sizeof tun_msg - tun_len, "%s%d", i ? "," : "", tun_fds[i]);
+	if (n_tun == -1 || (n_tun > 0 && fdpass_send(a->sync_fd, tun_msg, tun_len, tun_fds, (size_t)n_tun) < 0))
+		init_fail(a->sync_fd, "%s", n_tun == -1 ? tun_err : "cannot hand eth0 to the launcher");
 	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
 	init_setup(a, &ts[3]);
 	clock_gettime(CLOCK_MONOTONIC, &ts[4]);

@@ -36,8 +36,10 @@ struct tenant {
 	bool held;                       /* stopped by the operator: no restart */
 	pid_t pid;                       /* init pid on the host, 0 = none */
 	int sync_fd;                     /* control channel to the init */
-	int tun_fd;                      /* duplicate of the tenant's tun, -1 = none */
-	int init_tun_fd;                 /* the same tun's fd number in the init */
+	int tun_fds[CONFIG_ROUTER_MAX_THREADS]; /* duplicates of the queues of the tenant's tun */
+	int n_tun;                       /* how many, 0 = none */
+	int init_tun_fds[CONFIG_ROUTER_MAX_THREADS]; /* the same queues' fd numbers in the init */
+	int n_init_tun;
 	struct timespec started;         /* CLOCK_MONOTONIC of the last start */
 	time_t started_wall;
 	unsigned restarts;               /* starts after the first one */
@@ -101,6 +103,9 @@ void tenant_adopted(struct tenant *t, pid_t pid, int pidfd,
 
 /* adopt.c: tenants left running by a previous launcher */
 int adopt_record(struct tenant *t);
+/* "3,4,5": up to max fd numbers into fds; their count, or -1 when s is
+ * not such a list. */
+int adopt_parse_fds(const char *s, int *fds, int max);
 void adopt_all(struct launcher *L);
 /* Stop everything; calls ev_break when the last tenant is gone. */
 void tenant_shutdown_all(struct launcher *L);
@@ -135,7 +140,7 @@ int control_start(struct launcher *L);
 #define SYNC_READY   'R'     /* init: set up, serving */
 #define SYNC_ERROR   'E'     /* init: followed by the reason; it exits */
 #define SYNC_STOP    'S'     /* launcher: end everything and exit */
-#define SYNC_TUN     'T'     /* init: its tun "eth0", fd attached (fief-router, routerlink.c) */
+#define SYNC_TUN     'T'     /* init: its tun "eth0", "T3,4": the fd numbers in the init of its queues, those fds attached (fief-router, routerlink.c) */
 #define SYNC_CONFIG_PART 'P' /* launcher: part of a new tenant file (reload.c) */
 #define SYNC_CONFIG  'C'     /* launcher: its last part: apply it live (apps.c) */
 #define SYNC_SETTLED 'U'     /* init: after READY, the apps of its start are up (apps.c) */

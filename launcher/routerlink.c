@@ -1,8 +1,8 @@
 /* routerlink: keep fief-router supplied with tenant tuns.
  *
  * The router is a separate daemon that may start later, crash or be
- * restarted. We keep one entry per tenant that has a tun (the fd itself
- * lives in t->tun_fd, with the address and rate it was set up with) and a
+ * restarted. We keep one entry per tenant that has a tun (the fds of its
+ * queues live in t->tun_fds, with the address and rate it was set up with) and a
  * short queue of requests for the router (see router/link.c for the
  * protocol). Whenever a connection is made, the queue becomes: the
  * removals that could not be sent, then an "add" for every entry. A lost
@@ -111,7 +111,7 @@ static int rl_send(const struct rl_op *op)
 	}
 	for (e = rl.entries; e && strcmp(e->name, op->name); e = e->next)
 		;
-	if (!e || e->t->tun_fd < 0)
+	if (!e || e->t->n_tun <= 0)
 		return 0;                /* gone since it was queued */
 	ipv4_format(e->addr, addr, sizeof addr);
 	if (e->has6) {
@@ -119,7 +119,8 @@ static int rl_send(const struct rl_op *op)
 		ipv6_format(e->addr6, addr6 + 1, sizeof addr6 - 1);
 	}
 	snprintf(msg, sizeof msg, "add %s %s %llu%s", e->name, addr, (unsigned long long)e->rate, addr6);
-	return fdpass_send(rl.fd, msg, strlen(msg), &e->t->tun_fd, 1);
+	/* every queue, in order: the router's thread i reads queue i */
+	return fdpass_send(rl.fd, msg, strlen(msg), e->t->tun_fds, (size_t)e->t->n_tun);
 }
 
 static void rl_flush(void)
@@ -200,22 +201,32 @@ void routerlink_start(struct launcher *L)
 		ev_timer_again(L->loop, &rl.retry);
 }
 
-void routerlink_tenant_tun(struct tenant *t, int fd)
+static void rl_close_tun(struct tenant *t)
+{
+	for (int i = 0; i < t->n_tun; i++)
+		close(t->tun_fds[i]);
+	t->n_tun = 0;
+}
+
+void routerlink_tenant_tun(struct tenant *t, const int *fds, size_t n)
 {
 	struct rl_entry *e;
-	int r;
+	bool ok = n >= 1 && n <= CONFIG_ROUTER_MAX_THREADS;
 
 	/* Only a tenant that should have a network gets to register one, and
-	 * only with a real tun in the mode the router reads. */
-	if (!rl.L || !rl.L->host->router.enabled || !t->cfg || !t->cfg->network.has_address ||
-	    (r = tun_check_fd(fd)) < 0) {
-		log_warn("%s: unexpected tun fd from the init; ignored", t->name);
-		close(fd);
+	 * only with a real tun in the mode the router reads (several fds:
+	 * each a queue of a multi-queue tun). */
+	for (size_t i = 0; ok && i < n; i++)
+		ok = tun_check_fd(fds[i]) == 0 && (n == 1 || tun_is_multi_queue(fds[i]) == 1);
+	if (!ok || !rl.L || !rl.L->host->router.enabled || !t->cfg || !t->cfg->network.has_address) {
+		log_warn("%s: unexpected tun fds from the init; ignored", t->name);
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
 		return;
 	}
-	if (t->tun_fd >= 0)
-		close(t->tun_fd);
-	t->tun_fd = fd;
+	rl_close_tun(t);
+	memcpy(t->tun_fds, fds, n * sizeof *fds);
+	t->n_tun = (int)n;
 	if (!(e = rl_entry_of(t))) {
 		if (!(e = calloc(1, sizeof *e))) {
 			log_error("%s: out of memory for the router link", t->name);
@@ -241,10 +252,7 @@ void routerlink_tenant_gone(struct tenant *t)
 {
 	struct rl_entry *e = rl_entry_of(t);
 
-	if (t->tun_fd >= 0) {
-		close(t->tun_fd);
-		t->tun_fd = -1;
-	}
+	rl_close_tun(t);
 	if (!e)
 		return;
 	for (struct rl_entry **pp = &rl.entries; *pp; pp = &(*pp)->next)

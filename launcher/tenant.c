@@ -77,10 +77,11 @@ static void tenant_sync_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tenant *t = w->data;
 	char msg[300];
-	/* fdpass_recv: SYNC_TUN comes with the tenant's tun fd (fief-router). */
-	int fd = -1;
+	/* fdpass_recv: SYNC_TUN comes with the tenant's tun fds, one per
+	 * queue (fief-router). */
+	int fds[FDPASS_MAX_ANY];
 	size_t nfd = 0;
-	ssize_t n = fdpass_recv(w->fd, msg, sizeof msg - 1, &fd, 1, &nfd);
+	ssize_t n = fdpass_recv(w->fd, msg, sizeof msg - 1, fds, CONFIG_ROUTER_MAX_THREADS, &nfd);
 
 	if (n == -EAGAIN || n == -EMSGSIZE || n == -EBADMSG)
 		return;
@@ -89,13 +90,14 @@ static void tenant_sync_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	msg[n] = 0;
-	if (msg[0] == SYNC_TUN && nfd == 1) {
-		t->init_tun_fd = atoi(msg + 1);
-		routerlink_tenant_tun(t, fd);    /* takes fd */
-		adopt_record(t);                 /* with the init's tun fd number */
+	if (msg[0] == SYNC_TUN && nfd >= 1 &&
+	    adopt_parse_fds(msg + 1, t->init_tun_fds, CONFIG_ROUTER_MAX_THREADS) == (int)nfd) {
+		t->n_init_tun = (int)nfd;
+		routerlink_tenant_tun(t, fds, nfd);      /* takes the fds */
+		adopt_record(t);                 /* with the init's tun fd numbers */
 		return;
 	}
-	fdpass_close_all(&fd, nfd);
+	fdpass_close_all(fds, nfd);
 	if (msg[0] == SYNC_SETTLED) {
 		tenant_settled(t);
 		return;
@@ -291,8 +293,8 @@ void tenant_forget(struct tenant *t)
 	ev_timer_stop(L->loop, &t->timer_w);
 	config_tenant_free(t->cfg);
 	free(t->file_buf);
-	if (t->tun_fd >= 0)
-		close(t->tun_fd);
+	for (int i = 0; i < t->n_tun; i++)
+		close(t->tun_fds[i]);
 	free(t);
 	nginxmap_update(L);              /* its domains are free now */
 	if (L->shutting_down && !L->tenants)
@@ -422,8 +424,8 @@ struct tenant *tenant_new(struct launcher *L, const char *name)
 	snprintf(t->name, sizeof t->name, "%s", name);
 	t->L = L;
 	t->sync_fd = -1;
-	t->tun_fd = -1;
-	t->init_tun_fd = -1;
+	t->n_tun = 0;
+	t->n_init_tun = 0;
 	t->uid = (uid_t)-1;
 	t->state = TS_STOPPED;
 	ev_init(&t->timer_w, NULL);

@@ -46,7 +46,7 @@ static int tun_set_offloads(int fd)
 	return ioctl(fd, TUNSETOFFLOAD, base);
 }
 
-int tun_open(const char *name, char *err, size_t errlen)
+static int tun_open_one(const char *name, short flags, char *err, size_t errlen)
 {
 	struct ifreq ifr;
 	int fd, hdr = PACKET_VNET_LEN;
@@ -60,7 +60,7 @@ int tun_open(const char *name, char *err, size_t errlen)
 		return tun_fail(err, errlen, errno, "open /dev/net/tun for", name);
 	memset(&ifr, 0, sizeof ifr);
 	memcpy(ifr.ifr_name, name, strlen(name));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | flags);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
 	    tun_set_offloads(fd) < 0) {
 		int e = errno;
@@ -68,6 +68,40 @@ int tun_open(const char *name, char *err, size_t errlen)
 		return tun_fail(err, errlen, e, "create tun", name);
 	}
 	return fd;
+}
+
+int tun_open(const char *name, char *err, size_t errlen)
+{
+	return tun_open_one(name, 0, err, errlen);
+}
+
+int tun_open_queues(const char *name, int nq, int *fds, char *err, size_t errlen)
+{
+	if (nq < 1 || nq > CONFIG_ROUTER_MAX_THREADS) {
+		snprintf(err, errlen, "%d queues for %s (1 to %d)", nq, name, CONFIG_ROUTER_MAX_THREADS);
+		return -1;
+	}
+	if (nq == 1)
+		return (fds[0] = tun_open(name, err, errlen)) < 0 ? -1 : 0;
+	/* The first TUNSETIFF creates the device, each next one attaches
+	 * one more queue to it. */
+	for (int i = 0; i < nq; i++)
+		if ((fds[i] = tun_open_one(name, IFF_MULTI_QUEUE, err, errlen)) < 0) {
+			while (i-- > 0)
+				close(fds[i]);
+			return -1;
+		}
+	return 0;
+}
+
+int tun_is_multi_queue(int fd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof ifr);
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return -errno;
+	return (ifr.ifr_flags & IFF_MULTI_QUEUE) ? 1 : 0;
 }
 
 static void tun_sin(struct sockaddr *sa, uint32_t addr)
@@ -257,22 +291,29 @@ static void tun_no_ipv6(const char *name)
 	close(fd);
 }
 
-int tun_tenant_setup(const struct config_host *h, const struct config_tenant *c,
+static void tun_close_all(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+int tun_tenant_setup(const struct config_host *h, const struct config_tenant *c, int *fds,
 		     char *err, size_t errlen)
 {
-	int fd;
+	int nq;
 
 	if (!h->router.enabled || !c->network.has_address)
 		return -2;
 	bool six = c->network.has_address6 && h->router.has_address6;
 
-	fd = tun_open(TUN_TENANT_IFNAME, err, errlen);
-	if (fd < 0)
+	/* As many queues as the router has threads: thread i reads queue i. */
+	nq = config_router_threads(h);
+	if (tun_open_queues(TUN_TENANT_IFNAME, nq, fds, err, errlen) < 0)
 		return -1;
 	if (!six)
 		tun_no_ipv6(TUN_TENANT_IFNAME);
 	else if (tun_prepare6(TUN_TENANT_IFNAME, err, errlen) < 0) {
-		close(fd);
+		tun_close_all(fds, nq);
 		return -1;
 	}
 	/* address/32 with the router as the point-to-point peer: the kernel
@@ -281,8 +322,8 @@ int tun_tenant_setup(const struct config_host *h, const struct config_tenant *c,
 			  TUN_MTU, err, errlen) < 0 ||
 	    tun_default_route(TUN_TENANT_IFNAME, h->router.address.addr, err, errlen) < 0 ||
 	    (six && tun_configure6(TUN_TENANT_IFNAME, c->network.address6, 128, true, err, errlen) < 0)) {
-		close(fd);
+		tun_close_all(fds, nq);
 		return -1;
 	}
-	return fd;
+	return nq;
 }

@@ -22,6 +22,15 @@ struct config_tenant;
  * Returns the fd or -1 with err filled. */
 int tun_open(const char *name, char *err, size_t errlen);
 
+/* The same with nq queues (1 to 16): nq == 1 is tun_open; more opens the
+ * device IFF_MULTI_QUEUE, one fd per queue, into fds[0..nq). The kernel
+ * sends each flow's packets to one queue (a flow hash, and the queue
+ * that last wrote that flow's packets). 0, or -1 with err (nothing open). */
+int tun_open_queues(const char *name, int nq, int *fds, char *err, size_t errlen);
+
+/* 1 when fd is a queue of an IFF_MULTI_QUEUE tun, 0 when not, -errno. */
+int tun_is_multi_queue(int fd);
+
 /* Give `name` an IPv4 address with a prefix (and a peer address when
  * peer != 0), the MTU, and bring it up. Host byte order. */
 int tun_configure(const char *name, uint32_t addr, int prefix, uint32_t peer, int mtu,
@@ -47,11 +56,13 @@ int tun_check_fd(int fd);
 int tun_set_queue_limit(int fd, int bytes);
 
 /* In the tenant's fresh network namespace, before /dev is replaced:
- * create "eth0" with the tenant's address/32, the router as its peer and
+ * create "eth0" with config_router_threads(h) queues (fds[0..n), the
+ * return value), with the tenant's address/32, the router as its peer and
  * default gateway; with network.address6 also that address/128 and an
- * IPv6 default route, otherwise IPv6 off. Returns the tun fd, -2 when the tenant has no
- * network (no address, or the router is disabled), -1 with err on error. */
-int tun_tenant_setup(const struct config_host *h, const struct config_tenant *c,
+ * IPv6 default route, otherwise IPv6 off. Returns the number of queues,
+ * -2 when the tenant has no network (no address, or the router is
+ * disabled), -1 with err on error. */
+int tun_tenant_setup(const struct config_host *h, const struct config_tenant *c, int *fds,
 		     char *err, size_t errlen);
 
 #endif

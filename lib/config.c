@@ -184,6 +184,7 @@ static const struct ckey router_keys[] = {
 	{ "enabled", K_BOOL, OFF(struct config_host, router.enabled), "true", .doc = "run tenant networking" },
 	{ "device", K_IFNAME, OFF(struct config_host, router.device), "fief0", .doc = "host tun device" },
 	{ "address", K_CIDR, OFF(struct config_host, router.address), "10.200.0.1/16", .pos_off = OFF(struct config_host, router.address_line) + 1, .doc = "router address and tenant subnet" },
+	{ "threads", K_WORKERS, OFF(struct config_host, router.threads), "auto", 1, CONFIG_ROUTER_MAX_THREADS, .doc = "forwarding threads, one tun queue each; auto = one per core, at most 16" },
 	{ "address6", K_CIDR6, OFF(struct config_host, router.address6), .set_off = SET(struct config_host, router.has_address6), .pos_off = OFF(struct config_host, router.address6_line) + 1, .doc = "router IPv6 address and tenant IPv6 subnet (/64 to /120); absent = IPv4 only" },
 	{ "nat", K_SECTION, 0, .sub = &nat_section, .doc = "NAT to the outside" },
 	{ "firewall", K_SECTION, 0, .sub = &firewall_section, .doc = "ordered allow/deny rules" },
@@ -1044,6 +1045,15 @@ struct config_host *config_host_load(const char *path, struct config_errors *err
 	h = config_host_parse(path, buf, len, errs);
 	free(buf);
 	return h;
+}
+
+int config_router_threads(const struct config_host *h)
+{
+	long n = h->router.threads ? (long)h->router.threads : sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	return n > CONFIG_ROUTER_MAX_THREADS ? CONFIG_ROUTER_MAX_THREADS : (int)n;
 }
 
 void config_host_free(struct config_host *h)

@@ -15,6 +15,7 @@
 
 #define CONFIG_MAX_ERRORS 16
 #define CONFIG_MAX_FILE (1024 * 1024)   /* bytes of YAML we read at most */
+#define CONFIG_ROUTER_MAX_THREADS 16     /* router.threads, and the queues of every tun */
 
 /* Every problem found in a file, each already "FILE:LINE:COL: message". */
 struct config_error {
@@ -82,6 +83,7 @@ struct config_host {
 	struct {
 		bool enabled;
 		char *device;
+		int64_t threads;         /* 0 = auto (one per core, at most CONFIG_ROUTER_MAX_THREADS) */
 		struct cidr address;     /* the router's own address and the tenant subnet */
 		int address_line, address_col; /* where it was written (1:1 for the default) */
 		bool has_address6;
@@ -180,6 +182,11 @@ struct config_host *config_host_load(const char *path, struct config_errors *err
 struct config_host *config_host_parse(const char *name, const char *buf, size_t len,
 				      struct config_errors *errs);
 void config_host_free(struct config_host *h);
+/* router.threads resolved: the number, or for auto the online CPUs
+ * (at most CONFIG_ROUTER_MAX_THREADS). Also the number of queues of every
+ * tenant's eth0 and of the host tun: launcher and router agree on it by
+ * reading the same host file. */
+int config_router_threads(const struct config_host *h);
 
 /* Load a tenant file; its name is the file's stem. `host` (may be NULL)
  * enables the checks that need the host file (address inside the subnet). */

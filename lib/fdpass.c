@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Enough room for FDPASS_MAX fds, aligned as cmsg(3) requires. */
+/* Enough room for FDPASS_MAX_ANY fds, aligned as cmsg(3) requires. */
 union fdpass_cbuf {
-	char buf[CMSG_SPACE(sizeof(int) * FDPASS_MAX)];
+	char buf[CMSG_SPACE(sizeof(int) * FDPASS_MAX_ANY)];
 	struct cmsghdr align;
 };
 
@@ -28,7 +28,7 @@ int fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_t nf
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	if (nfds > FDPASS_MAX)
+	if (nfds > FDPASS_MAX_ANY)
 		return -EINVAL;
 	if (nfds) {
 		struct cmsghdr *c;

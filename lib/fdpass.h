@@ -6,9 +6,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define FDPASS_MAX 3
+#define FDPASS_MAX 3             /* what the agent protocol passes at most */
+#define FDPASS_MAX_ANY 16        /* what one message may carry (the queues of a tun) */
 
-/* Send len bytes with nfds fds in one packet, never blocking and never
+/* Send len bytes with nfds (at most FDPASS_MAX_ANY) fds in one packet, never blocking and never
  * raising SIGPIPE. Returns 0 or -errno (-EAGAIN: the socket is full). */
 int fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds);
 

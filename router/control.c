@@ -103,6 +103,7 @@ static void ctl_counters(struct ctl_conn *c, const struct rt_counters *k)
 
 static void ctl_tenant(struct ctl_conn *c, const struct rt_tenant *t)
 {
+	struct rt_counters sum;
 	char addr[16];
 
 	ipv4_format(t->addr, addr, sizeof addr);
@@ -115,7 +116,9 @@ static void ctl_tenant(struct ctl_conn *c, const struct rt_tenant *t)
 		ctl_field(c, "address6", addr6);
 	}
 	ctl_num(c, "rate_limit", t->out_tb.rate);
-	ctl_counters(c, &t->c);
+	ctl_num(c, "queues", (unsigned long long)t->nq);
+	fwd_counters(c->R, t->c, &sum);
+	ctl_counters(c, &sum);
 	ctl_add(c, "\n");
 }
 
@@ -123,7 +126,13 @@ static void ctl_tenant(struct ctl_conn *c, const struct rt_tenant *t)
 static void ctl_router(struct ctl_conn *c)
 {
 	const struct router *R = c->R;
+	struct rt_counters sum;
 	char addr[24];
+
+	/* The host side's counters live in each thread's struct. */
+	memset(&sum, 0, sizeof sum);
+	for (int i = 0; i < R->nthreads; i++)
+		fwd_counters_add(&sum, &R->w[i].host_c);
 
 	cidr_format(&R->host->router.address, addr, sizeof addr);
 	ctl_field(c, "kind", "router");
@@ -135,7 +144,8 @@ static void ctl_router(struct ctl_conn *c)
 		ctl_field(c, "address6", addr6);
 	}
 	ctl_num(c, "tenants", R->n_tenants);
-	ctl_counters(c, &R->host_c);
+	ctl_num(c, "threads", (unsigned long long)R->nthreads);
+	ctl_counters(c, &sum);
 	ctl_add(c, "\n");
 }
 

@@ -1,6 +1,11 @@
 /* fwd: the data path of fief-router.
  *
- * One libev loop watches every tenant's tun and the host tun. Each packet
+ * router.threads forwarding threads, each with its own epoll set: thread
+ * i reads queue i of every tenant's tun and of the host tun (tuns are
+ * IFF_MULTI_QUEUE when there is more than one thread; the kernel keeps
+ * each flow on one queue, see docs/router.md) and writes to the
+ * destination's queue i. The main thread owns the tenant table and the
+ * sockets (link.c, control.c). Each packet
  * is read whole with its virtio-net header (a GSO packet moves up to
  * 64 KiB in one read), checked, counted and written whole to where its
  * destination lives: the tenant owning that address, or the host tun for
@@ -8,17 +13,22 @@
  * a packet, so partial checksums and GSO metadata pass through as they
  * came and the kernel on the far side finishes them.
  *
- * Fairness: a watcher reads at most FWD_BUDGET_PKTS packets or
+ * Fairness: a queue is read at most FWD_BUDGET_PKTS packets or
  * FWD_BUDGET_BYTES per wakeup and then yields to the others (epoll is
  * level-triggered, so a tenant with more to send is simply called again
- * in the next round): one flooding tenant gets one share per round, not
- * the whole router. A full destination never blocks the loop: the packet
+ * in the next round): one flooding tenant gets one share per round of
+ * each thread, not the whole router. A full destination never blocks the loop: the packet
  * is dropped and counted, as a router does, and TCP backs off. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -31,8 +41,10 @@
 #define FWD_HOST_BUDGET_PKTS 256
 #define FWD_HASH_SIZE 4096           /* address buckets; chains beyond that */
 #define FWD_MIN_BURST (2.0 * 65536)  /* a bucket must hold two GSO packets */
-#ifndef FWD_SPIN
-#define FWD_SPIN 0.0                 /* seconds of polling after the last packet (off: see below) */
+#define FWD_EVENTS 64                /* epoll events per wake-up of a thread */
+#define FWD_REAP_INTERVAL 0.05       /* seconds between looks at the dead */
+#ifndef FWD_PIN
+#define FWD_PIN 0                    /* 1: pin thread i to CPU i (an experiment, see docs/benchmarks.md) */
 #endif
 /* Bytes of the router's packets a device may hold before a write to it
  * fails (EAGAIN) and the packet is dropped as "full": about 32 GSO
@@ -42,6 +54,14 @@
 const char *const rt_drop_names[DROP_MAX] = {
 	"spoof", "fw_out", "fw_in", "no_route", "malformed", "ipv6_off", "mtu", "full", "rate", "error",
 };
+
+static double fwd_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static size_t fwd_hash(const struct router *R, uint32_t a)
 {
@@ -75,6 +95,7 @@ static struct rt_tenant *fwd_by_addr6(const struct router *R, const uint8_t a[16
 	return NULL;
 }
 
+/* Main thread only (it alone changes the list). */
 struct rt_tenant *fwd_tenant_find(struct router *R, const char *name)
 {
 	for (struct rt_tenant *t = R->tenants; t; t = t->next)
@@ -83,9 +104,29 @@ struct rt_tenant *fwd_tenant_find(struct router *R, const char *name)
 	return NULL;
 }
 
+void fwd_counters_add(struct rt_counters *sum, const struct rt_counters *k)
+{
+	sum->out_bytes += __atomic_load_n(&k->out_bytes, __ATOMIC_RELAXED);
+	sum->out_packets += __atomic_load_n(&k->out_packets, __ATOMIC_RELAXED);
+	sum->in_bytes += __atomic_load_n(&k->in_bytes, __ATOMIC_RELAXED);
+	sum->in_packets += __atomic_load_n(&k->in_packets, __ATOMIC_RELAXED);
+	for (int d = 0; d < DROP_MAX; d++)
+		sum->drops[d] += __atomic_load_n(&k->drops[d], __ATOMIC_RELAXED);
+}
+
+void fwd_counters(const struct router *R, const struct rt_counters *per_thread, struct rt_counters *sum)
+{
+	memset(sum, 0, sizeof *sum);
+	for (int i = 0; i < R->nthreads; i++)
+		fwd_counters_add(sum, &per_thread[i]);
+}
+
 /* ---- token buckets ---- */
 
-static void bucket_init(struct rt_bucket *b, uint64_t rate, ev_tstamp now)
+/* A tenant's buckets are shared by every thread that reads one of its
+ * queues or writes to one: they are only touched with tb_lock held, and
+ * only for tenants with a rate limit (the others never take the lock). */
+static void bucket_init(struct rt_bucket *b, uint64_t rate, double now)
 {
 	b->rate = rate;
 	b->burst = (double)rate / 10 > FWD_MIN_BURST ? (double)rate / 10 : FWD_MIN_BURST;
@@ -93,14 +134,16 @@ static void bucket_init(struct rt_bucket *b, uint64_t rate, ev_tstamp now)
 	b->last = now;
 }
 
-static void bucket_refill(struct rt_bucket *b, ev_tstamp now)
+/* Each thread has its own clock reading: time only moves forward here,
+ * so a thread a little behind another never refills twice. */
+static void bucket_refill(struct rt_bucket *b, double now)
 {
 	if (now > b->last) {
 		b->tokens += (now - b->last) * (double)b->rate;
 		if (b->tokens > b->burst)
 			b->tokens = b->burst;
+		b->last = now;
 	}
-	b->last = now;
 }
 
 /* ---- writing ---- */
@@ -120,36 +163,47 @@ static int fwd_write(int fd, const uint8_t *buf, size_t len)
 }
 
 /* Deliver to tenant dst. Its firewall.in, MTU and inbound rate decide;
- * drops count against dst. Returns true when written. */
-static bool fwd_to_tenant(struct router *R, struct rt_tenant *dst, const uint8_t *buf, size_t len,
+ * drops count against dst. The write goes to dst's queue of the same
+ * index as the writing thread, so the kernel records this flow on that
+ * queue and sends the flow's packets back to the same thread. Returns
+ * true when written. */
+static bool fwd_to_tenant(struct rt_worker *w, struct rt_tenant *dst, const uint8_t *buf, size_t len,
 			  const struct packet_info *pi)
 {
+	struct router *R = w->R;
+	struct rt_counters *dc = &dst->c[w->idx];
 	int r;
 
 	if (!(pi->family == 4 ? filter_allows(&R->fw_in, pi->src, pi->dst, NULL)
 			      : filter_allows6(&R->fw_in, pi->src6, pi->dst6, NULL))) {
-		dst->c.drops[DROP_FW_IN]++;
+		RT_INC(dc->drops[DROP_FW_IN]);
 		return false;
 	}
 	if (pi->seg_len > TUN_MTU) {
-		dst->c.drops[DROP_MTU]++;
+		RT_INC(dc->drops[DROP_MTU]);
 		return false;
 	}
 	if (dst->in_tb.rate) {
-		bucket_refill(&dst->in_tb, ev_now(R->loop));
-		if (dst->in_tb.tokens <= 0) {
-			dst->c.drops[DROP_RATE]++;
+		bool over;
+
+		pthread_mutex_lock(&dst->tb_lock);
+		bucket_refill(&dst->in_tb, w->now);
+		over = dst->in_tb.tokens <= 0;
+		if (!over)
+			dst->in_tb.tokens -= pi->ip_len;
+		pthread_mutex_unlock(&dst->tb_lock);
+		if (over) {
+			RT_INC(dc->drops[DROP_RATE]);
 			return false;
 		}
-		dst->in_tb.tokens -= pi->ip_len;
 	}
-	r = fwd_write(dst->fd, buf, len);
+	r = fwd_write(dst->q[w->idx % dst->nq].fd, buf, len);
 	if (r < 0) {
-		dst->c.drops[r == -EAGAIN ? DROP_FULL : DROP_ERROR]++;
+		RT_INC(dc->drops[r == -EAGAIN ? DROP_FULL : DROP_ERROR]);
 		return false;
 	}
-	dst->c.in_bytes += pi->ip_len;
-	dst->c.in_packets++;
+	RT_ADD(dc->in_bytes, pi->ip_len);
+	RT_INC(dc->in_packets);
 	return true;
 }
 
@@ -175,21 +229,23 @@ static struct rt_tenant *fwd_dest(const struct router *R, const struct packet_in
 	return *subnet ? fwd_by_addr6(R, pi->dst6) : NULL;
 }
 
-/* One packet read from tenant t's tun. */
-static void fwd_from_tenant(struct router *R, struct rt_tenant *t, size_t len)
+/* One packet read from tenant t's tun into w->buf. */
+static void fwd_from_tenant(struct rt_worker *w, struct rt_tenant *t, size_t len)
 {
+	struct router *R = w->R;
+	struct rt_counters *c = &t->c[w->idx];
 	struct packet_info pi;
 	struct rt_tenant *dst;
 	bool subnet;
 	int r;
 
-	if (packet_parse(R->buf, len, &pi) != PACKET_OK) {
-		t->c.drops[DROP_MALFORMED]++;
+	if (packet_parse(w->buf, len, &pi) != PACKET_OK) {
+		RT_INC(c->drops[DROP_MALFORMED]);
 		return;
 	}
 	len = PACKET_VNET_LEN + pi.ip_len;
 	if (pi.family == 6 && !t->has6) {
-		t->c.drops[DROP_IPV6_OFF]++;
+		RT_INC(c->drops[DROP_IPV6_OFF]);
 		return;
 	}
 	/* Anti-spoofing. The address is the one the launcher gave us from
@@ -198,162 +254,294 @@ static void fwd_from_tenant(struct router *R, struct rt_tenant *t, size_t len)
 	 * into that tun is checked here, so this one comparison is the whole
 	 * guarantee that every packet from t carries t's address. */
 	if (pi.family == 4 ? pi.src != t->addr : memcmp(pi.src6, t->addr6, 16) != 0) {
-		t->c.drops[DROP_SPOOF]++;
+		RT_INC(c->drops[DROP_SPOOF]);
 		return;
 	}
 	if (!(pi.family == 4 ? filter_allows(&R->fw_out, pi.src, pi.dst, NULL)
 			     : filter_allows6(&R->fw_out, pi.src6, pi.dst6, NULL))) {
-		t->c.drops[DROP_FW_OUT]++;
+		RT_INC(c->drops[DROP_FW_OUT]);
 		return;
 	}
 	if (pi.seg_len > TUN_MTU) {
-		t->c.drops[DROP_MTU]++;
+		RT_INC(c->drops[DROP_MTU]);
 		return;
 	}
 	dst = fwd_dest(R, &pi, &subnet);
 	if (subnet) {
 		if (!dst) {
-			t->c.drops[DROP_NO_ROUTE]++;
+			RT_INC(c->drops[DROP_NO_ROUTE]);
 			return;
 		}
-		if (!fwd_to_tenant(R, dst, R->buf, len, &pi))
+		if (!fwd_to_tenant(w, dst, w->buf, len, &pi))
 			return;
-	} else if ((r = fwd_write(R->host_fd, R->buf, len)) < 0) {
-		t->c.drops[r == -EAGAIN ? DROP_FULL : DROP_ERROR]++;
+	} else if ((r = fwd_write(w->host_q.fd, w->buf, len)) < 0) {
+		RT_INC(c->drops[r == -EAGAIN ? DROP_FULL : DROP_ERROR]);
 		return;
 	}
-	t->c.out_bytes += pi.ip_len;
-	t->c.out_packets++;
+	RT_ADD(c->out_bytes, pi.ip_len);
+	RT_INC(c->out_packets);
 }
 
 /* ---- reading ---- */
 
-/* Latency: a reply usually comes back within tens of microseconds, and
- * being woken from epoll_wait for it costs about as much again. With
- * FWD_SPIN > 0, after traffic the loop keeps polling (an idle watcher
- * makes libev poll with a zero timeout) for that long, then sleeps.
- * Measured on 2 vCPUs (bench/router-vs-veth, docs/benchmarks.md), 50 us
- * of spinning made request/response latency worse (p50 109 us against
- * 80 us without) and cost 0.16 core per 10 Gbit/s: the spinning router
- * takes the CPU the two endpoints need. So it is off; on a host with
- * cores to spare it may pay. */
-static void fwd_spin_cb(struct ev_loop *loop, ev_idle *w, int revents)
+/* Outbound over the rate: this thread stops polling the queue until the
+ * bucket has a token again, and the tenant's own queue pushes back on its
+ * sockets (nothing is dropped that a TCP sender would have to resend).
+ * The other threads pause their queues of the tenant the same way. */
+static void fwd_pause(struct rt_worker *w, struct rt_queue *q, double wait)
 {
-	struct router *R = w->data;
+	struct epoll_event ev = { .events = 0, .data.ptr = q };
 
-	if (ev_time() - R->last_packet > FWD_SPIN)
-		ev_idle_stop(loop, w);
+	if (epoll_ctl(w->ep, EPOLL_CTL_MOD, q->fd, &ev) < 0)
+		return;                  /* gone from the set: nothing to pause */
+	q->paused = true;
+	q->resume_at = w->now + (wait > 0.001 ? wait : 0.001);
+	q->pnext = w->paused;
+	w->paused = q;
 }
 
-static void fwd_activity(struct router *R)
+/* Paused queues whose time has come are polled again; those of dead
+ * tenants are forgotten (before this thread's next epoch, so before the
+ * main thread may free them). Returns the epoll timeout in ms. */
+static int fwd_resume(struct rt_worker *w)
 {
-	if (FWD_SPIN <= 0)
-		return;
-	R->last_packet = ev_time();
-	if (!ev_is_active(&R->spin_w))
-		ev_idle_start(R->loop, &R->spin_w);
+	double next = -1;
+
+	for (struct rt_queue **pp = &w->paused; *pp;) {
+		struct rt_queue *q = *pp;
+
+		if (q->t->dead || q->stopped) {
+			*pp = q->pnext;
+			q->paused = false;
+			continue;
+		}
+		if (w->now >= q->resume_at) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = q };
+			epoll_ctl(w->ep, EPOLL_CTL_MOD, q->fd, &ev);
+			q->paused = false;
+			*pp = q->pnext;
+			continue;
+		}
+		if (next < 0 || q->resume_at < next)
+			next = q->resume_at;
+		pp = &q->pnext;
+	}
+	if (next < 0)
+		return -1;
+	return (int)((next - w->now) * 1000) + 1;
 }
 
-static void fwd_pause(struct router *R, struct rt_tenant *t)
+static void fwd_tenant_queue(struct rt_worker *w, struct rt_queue *q)
 {
-	double wait = (1.0 - t->out_tb.tokens) / (double)t->out_tb.rate;
-
-	ev_io_stop(R->loop, &t->io);
-	ev_timer_set(&t->resume_w, wait > 0.001 ? wait : 0.001, 0);
-	ev_timer_start(R->loop, &t->resume_w);
-}
-
-static void fwd_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct rt_tenant *t = w->data;
-
-	ev_timer_stop(loop, w);
-	ev_io_start(loop, &t->io);
-}
-
-static void fwd_tenant_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct rt_tenant *t = w->data;
-	struct router *R = t->R;
+	struct rt_tenant *t = q->t;
 	size_t bytes = 0;
 
 	for (int i = 0; i < FWD_BUDGET_PKTS && bytes < FWD_BUDGET_BYTES; i++) {
 		ssize_t n;
 
-		/* Outbound over the limit: stop reading and let the tenant's
-		 * own queue push back, instead of dropping what it sent. */
 		if (t->out_tb.rate) {
-			bucket_refill(&t->out_tb, ev_now(loop));
-			if (t->out_tb.tokens <= 0)
-				return fwd_pause(R, t);
+			double wait = 0;
+			bool over;
+
+			pthread_mutex_lock(&t->tb_lock);
+			bucket_refill(&t->out_tb, w->now);
+			over = t->out_tb.tokens <= 0;
+			if (over)
+				wait = (1.0 - t->out_tb.tokens) / (double)t->out_tb.rate;
+			pthread_mutex_unlock(&t->tb_lock);
+			if (over)
+				return fwd_pause(w, q, wait);
 		}
-		n = read(t->fd, R->buf, PACKET_MAX);
+		n = read(q->fd, w->buf, PACKET_MAX);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (n <= 0) {
 			/* The device went away under us (EBADFD): nothing more
 			 * will come; the launcher's removal frees the entry. */
 			log_warn_r(n < 0 ? errno : 0, "%s: reading its tun stopped", t->name);
-			ev_io_stop(loop, w);
+			epoll_ctl(w->ep, EPOLL_CTL_DEL, q->fd, NULL);
+			q->stopped = true;
 			return;
 		}
 		bytes += (size_t)n;
-		if (t->out_tb.rate)
+		if (t->out_tb.rate) {
+			pthread_mutex_lock(&t->tb_lock);
 			t->out_tb.tokens -= (double)n;
-		fwd_from_tenant(R, t, (size_t)n);
+			pthread_mutex_unlock(&t->tb_lock);
+		}
+		fwd_from_tenant(w, t, (size_t)n);
 	}
-	if (bytes)
-		fwd_activity(R);
 }
 
 /* One packet read from the host tun: only tenants are behind us. */
-static void fwd_from_host(struct router *R, size_t len)
+static void fwd_from_host(struct rt_worker *w, size_t len)
 {
+	struct router *R = w->R;
 	struct packet_info pi;
 	struct rt_tenant *dst;
 	bool subnet;
 
-	if (packet_parse(R->buf, len, &pi) != PACKET_OK) {
-		R->host_c.drops[DROP_MALFORMED]++;
+	if (packet_parse(w->buf, len, &pi) != PACKET_OK) {
+		RT_INC(w->host_c.drops[DROP_MALFORMED]);
 		return;
 	}
 	if (pi.family == 6 && !R->has6) {
-		R->host_c.drops[DROP_IPV6_OFF]++;
+		RT_INC(w->host_c.drops[DROP_IPV6_OFF]);
 		return;
 	}
 	dst = fwd_dest(R, &pi, &subnet);
 	if (!dst) {
-		R->host_c.drops[DROP_NO_ROUTE]++;
+		RT_INC(w->host_c.drops[DROP_NO_ROUTE]);
 		return;
 	}
-	if (fwd_to_tenant(R, dst, R->buf, PACKET_VNET_LEN + pi.ip_len, &pi)) {
-		R->host_c.out_bytes += pi.ip_len;
-		R->host_c.out_packets++;
+	if (fwd_to_tenant(w, dst, w->buf, PACKET_VNET_LEN + pi.ip_len, &pi)) {
+		RT_ADD(w->host_c.out_bytes, pi.ip_len);
+		RT_INC(w->host_c.out_packets);
 	}
 }
 
-static void fwd_host_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* Returns false when the host tun failed (the router stops). */
+static bool fwd_host_queue(struct rt_worker *w)
 {
-	struct router *R = w->data;
-
 	for (int i = 0; i < FWD_HOST_BUDGET_PKTS; i++) {
-		ssize_t n = read(w->fd, R->buf, PACKET_MAX);
+		ssize_t n = read(w->host_q.fd, w->buf, PACKET_MAX);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (n <= 0) {
-			log_error_r(n < 0 ? errno : 0, "reading %s failed; stopping", R->host->router.device);
-			ev_break(loop, EVBREAK_ALL);
-			return;
+			log_error_r(n < 0 ? errno : 0, "reading %s (queue %d) failed; stopping",
+				    w->R->host->router.device, w->idx);
+			return false;
 		}
-		R->host_c.in_bytes += (uint64_t)n > PACKET_VNET_LEN ? (uint64_t)n - PACKET_VNET_LEN : 0;
-		R->host_c.in_packets++;
-		fwd_from_host(R, (size_t)n);
+		RT_ADD(w->host_c.in_bytes, (uint64_t)n > PACKET_VNET_LEN ? (uint64_t)n - PACKET_VNET_LEN : 0);
+		RT_INC(w->host_c.in_packets);
+		fwd_from_host(w, (size_t)n);
 	}
-	fwd_activity(R);
+	return true;
 }
 
-/* ---- the tenant table ---- */
+static bool fwd_stopping(const struct router *R)
+{
+	return __atomic_load_n(&R->stopping, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* One round of w's events: a new epoch, epoll_wait (timeout ms), every
+ * ready queue served, paused queues looked at. Level-triggered epoll: a
+ * queue with more than its budget is simply reported again in the next
+ * round, so every queue of this thread gets its share per round
+ * (fairness). The table's read lock is held for the round: taken once
+ * per wake-up, uncontended but for the rare tenant added or removed.
+ * Returns the timeout for the next round (-1: none), or -2 when the host
+ * tun (or epoll) failed: the router stops. */
+static int fwd_round(struct rt_worker *w, int timeout)
+{
+	struct router *R = w->R;
+	struct epoll_event evs[FWD_EVENTS];
+	int n;
+
+	/* A new epoch: no event this thread holds from here on can name a
+	 * tenant removed before this point (see fwd_reap). */
+	__atomic_store_n(&w->epoch, w->epoch + 1, __ATOMIC_RELEASE);
+	n = epoll_wait(w->ep, evs, FWD_EVENTS, timeout);
+	if (n < 0) {
+		if (errno != EINTR) {
+			log_error_r(errno, "epoll_wait");
+			return -2;
+		}
+		n = 0;
+	}
+	w->now = fwd_clock();
+	pthread_rwlock_rdlock(&R->lock);
+	for (int i = 0; i < n; i++) {
+		struct rt_queue *q = evs[i].data.ptr;
+
+		if (!q) {
+			uint64_t v;
+			if (read(w->wake_fd, &v, sizeof v) < 0) {
+				/* EAGAIN: another wake-up took it */
+			}
+		} else if (!q->t) {
+			if (!fwd_host_queue(w)) {
+				pthread_rwlock_unlock(&R->lock);
+				return -2;
+			}
+		} else if (!q->t->dead && !q->paused && !q->stopped) {
+			fwd_tenant_queue(w, q);
+		}
+	}
+	timeout = w->paused ? fwd_resume(w) : -1;
+	pthread_rwlock_unlock(&R->lock);
+	return timeout;
+}
+
+/* A forwarding thread (router.threads > 1). */
+static void *fwd_worker_main(void *arg)
+{
+	struct rt_worker *w = arg;
+	struct router *R = w->R;
+	char name[16];
+	int timeout = -1;
+
+	snprintf(name, sizeof name, "fief-fwd%d", w->idx);
+	pthread_setname_np(pthread_self(), name);
+#if FWD_PIN
+	/* Experiment (docs/benchmarks.md): thread i on CPU i. */
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(w->idx, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+		log_warn("forwarding thread %d: cannot pin it", w->idx);
+#endif
+	while (!fwd_stopping(R)) {
+		timeout = fwd_round(w, timeout);
+		if (timeout == -2) {
+			__atomic_store_n(&R->stopping, 1, __ATOMIC_RELEASE);
+			ev_async_send(R->loop, &R->fail_w);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* router.threads 1: no thread at all. The one forwarding epoll set is
+ * watched by the main loop and served there, between the sockets'
+ * callbacks: one thread in the process, as before multi-queue (the
+ * table's lock is then never contended, and the kernel's fd lookups take
+ * no file references). */
+static void fwd_inline_round(struct router *R)
+{
+	struct rt_worker *w = &R->w[0];
+	int next = fwd_round(w, 0);
+
+	if (next == -2)
+		return ev_break(R->loop, EVBREAK_ALL);
+	ev_timer_stop(R->loop, &R->inline_timer);
+	if (next >= 0) {
+		ev_timer_set(&R->inline_timer, next / 1000.0, 0);
+		ev_timer_start(R->loop, &R->inline_timer);
+	}
+}
+
+static void fwd_inline_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	fwd_inline_round(w->data);
+}
+
+static void fwd_inline_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	fwd_inline_round(w->data);
+}
+
+static void fwd_wake(struct rt_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake_fd, &one, sizeof one) < 0) {
+		/* the counter is full: the thread is woken anyway */
+	}
+}
+
+/* ---- the tenant table (main thread, write lock) ---- */
 
 static void fwd_unhash(struct router *R, struct rt_tenant *t)
 {
@@ -370,7 +558,61 @@ static void fwd_unhash(struct router *R, struct rt_tenant *t)
 			}
 }
 
-static void fwd_tenant_free(struct router *R, struct rt_tenant *t)
+static void fwd_tenant_free(struct rt_tenant *t)
+{
+	for (int j = 0; j < t->nq; j++)
+		close(t->q[j].fd);
+	pthread_mutex_destroy(&t->tb_lock);
+	free(t->c);
+	free(t);
+}
+
+/* Free the dead every thread has moved past. A thread bumps its epoch
+ * before each epoll_wait; the removal noted each thread's epoch e with
+ * the write lock held, after taking the tenant's fds out of every epoll
+ * set. At e + 2 the thread has finished a whole round that began after
+ * the removal: the events it held from before are consumed (found dead
+ * under the read lock), its paused list no longer names the tenant, and
+ * no later epoll_wait can return its fds. */
+static void fwd_reap(struct router *R)
+{
+	bool lagging[ROUTER_MAX_QUEUES] = { false };
+
+	for (struct rt_tenant **pp = &R->dead; *pp;) {
+		struct rt_tenant *t = *pp;
+		bool past = true;
+
+		/* Two epochs: the first round that began after the removal
+		 * (it also drops the tenant's paused queues) is over. */
+		for (int i = 0; i < R->nthreads; i++)
+			if (R->w[i].started &&
+			    __atomic_load_n(&R->w[i].epoch, __ATOMIC_ACQUIRE) - t->dead_epoch[i] < 2)
+				past = false, lagging[i] = true;
+		if (past) {
+			*pp = t->next;
+			fwd_tenant_free(t);
+		} else {
+			pp = &t->next;
+		}
+	}
+	/* An idle thread sleeps in epoll_wait: wake it into its next epoch
+	 * (each wake-up is one; without traffic the dead would wait for the
+	 * next packet, their tuns held open meanwhile). */
+	for (int i = 0; i < R->nthreads; i++)
+		if (lagging[i])
+			fwd_wake(&R->w[i]);
+	if (!R->dead)
+		ev_timer_stop(R->loop, &R->reap_w);
+}
+
+static void fwd_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	fwd_reap(w->data);
+}
+
+/* Take t out of the table. Called with the write lock held: no thread
+ * is in a round of events, so none is looking at t. */
+static void fwd_tenant_kill(struct router *R, struct rt_tenant *t)
 {
 	for (struct rt_tenant **pp = &R->tenants; *pp; pp = &(*pp)->next)
 		if (*pp == t) {
@@ -378,27 +620,48 @@ static void fwd_tenant_free(struct router *R, struct rt_tenant *t)
 			break;
 		}
 	fwd_unhash(R, t);
-	ev_io_stop(R->loop, &t->io);
-	ev_timer_stop(R->loop, &t->resume_w);
-	close(t->fd);
+	for (int j = 0; j < t->nq; j++)
+		epoll_ctl(R->w[t->q[j].worker].ep, EPOLL_CTL_DEL, t->q[j].fd, NULL);
+	t->dead = true;
+	for (int i = 0; i < R->nthreads; i++)
+		t->dead_epoch[i] = __atomic_load_n(&R->w[i].epoch, __ATOMIC_ACQUIRE);
+	t->next = R->dead;
+	R->dead = t;
 	R->n_tenants--;
-	free(t);
+}
+
+/* After a removal: wake every thread into a new epoch, and free the dead
+ * when they have all been through one. */
+static void fwd_after_kill(struct router *R)
+{
+	for (int i = 0; i < R->nthreads; i++)
+		if (R->w[i].started)
+			fwd_wake(&R->w[i]);
+	if (!ev_is_active(&R->reap_w)) {
+		ev_timer_set(&R->reap_w, FWD_REAP_INTERVAL, FWD_REAP_INTERVAL);
+		ev_timer_start(R->loop, &R->reap_w);
+	}
 }
 
 int fwd_tenant_del(struct router *R, const char *name)
 {
 	struct rt_tenant *t = fwd_tenant_find(R, name);
+	struct rt_counters sum;
 
 	if (!t)
 		return -ENOENT;
-	log_info("%s: removed (out %llu B, in %llu B)", name, (unsigned long long)t->c.out_bytes,
-		 (unsigned long long)t->c.in_bytes);
-	fwd_tenant_free(R, t);
+	fwd_counters(R, t->c, &sum);
+	log_info("%s: removed (out %llu B, in %llu B)", name, (unsigned long long)sum.out_bytes,
+		 (unsigned long long)sum.in_bytes);
+	pthread_rwlock_wrlock(&R->lock);
+	fwd_tenant_kill(R, t);
+	pthread_rwlock_unlock(&R->lock);
+	fwd_after_kill(R);
 	return 0;
 }
 
 static int fwd_check_new(struct router *R, const char *name, uint32_t addr, const uint8_t *addr6,
-			 int fd, char *err, size_t errlen)
+			 const int *fds, size_t nfds, char *err, size_t errlen)
 {
 	struct rt_tenant *owner;
 	uint8_t zero[16] = { 0 };
@@ -406,6 +669,8 @@ static int fwd_check_new(struct router *R, const char *name, uint32_t addr, cons
 
 	if (!value_is_tenant_name(name))
 		return snprintf(err, errlen, "bad tenant name"), -EINVAL;
+	if (nfds < 1 || nfds > ROUTER_MAX_QUEUES)
+		return snprintf(err, errlen, "%zu tun queues (1 to %d)", nfds, ROUTER_MAX_QUEUES), -EINVAL;
 	/* Only host addresses of our subnet: never the router, the network
 	 * or the broadcast address (the loader checks this too). */
 	if (!fwd_in_subnet(R, addr) || addr == R->net || addr == (R->net | ~R->mask))
@@ -426,56 +691,93 @@ static int fwd_check_new(struct router *R, const char *name, uint32_t addr, cons
 		if (owner && strcmp(owner->name, name))
 			return snprintf(err, errlen, "IPv6 address already belongs to tenant %s", owner->name), -EEXIST;
 	}
-	if ((r = tun_check_fd(fd)) < 0)
-		return snprintf(err, errlen, "not a tun with a vnet header: %s", strerror(-r)), r;
-	if ((r = tun_set_queue_limit(fd, FWD_DEVICE_QUEUE)) < 0)
-		log_warn_r(r, "%s: cannot bound its queue (TUNSETSNDBUF)", name);
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-		return r = -errno, snprintf(err, errlen, "O_NONBLOCK: %s", strerror(-r)), r;
+	for (size_t j = 0; j < nfds; j++) {
+		if ((r = tun_check_fd(fds[j])) < 0)
+			return snprintf(err, errlen, "not a tun with a vnet header: %s", strerror(-r)), r;
+		if (nfds > 1 && (r = tun_is_multi_queue(fds[j])) <= 0)
+			return snprintf(err, errlen, "%zu fds, and one is not a queue of a multi-queue tun", nfds),
+			       r < 0 ? r : -EPROTOTYPE;
+		if ((r = tun_set_queue_limit(fds[j], FWD_DEVICE_QUEUE)) < 0)
+			log_warn_r(r, "%s: cannot bound its queue (TUNSETSNDBUF)", name);
+		if (fcntl(fds[j], F_SETFL, fcntl(fds[j], F_GETFL) | O_NONBLOCK) < 0)
+			return r = -errno, snprintf(err, errlen, "O_NONBLOCK: %s", strerror(-r)), r;
+	}
 	return 0;
 }
 
+static void fwd_close_fds(const int *fds, size_t nfds)
+{
+	for (size_t j = 0; j < nfds; j++)
+		close(fds[j]);
+}
+
 int fwd_tenant_add(struct router *R, const char *name, uint32_t addr, const uint8_t *addr6,
-		   uint64_t rate, int fd, char *err, size_t errlen)
+		   uint64_t rate, const int *fds, size_t nfds, char *err, size_t errlen)
 {
 	struct rt_tenant *t, *old;
-	int r = fwd_check_new(R, name, addr, addr6, fd, err, errlen);
+	double now = fwd_clock();
+	int r = fwd_check_new(R, name, addr, addr6, fds, nfds, err, errlen);
 
-	if (r < 0 || !(t = calloc(1, sizeof *t))) {
-		if (r == 0)
-			snprintf(err, errlen, "out of memory"), r = -ENOMEM;
-		close(fd);
+	if (r < 0) {
+		fwd_close_fds(fds, nfds);
 		return r;
 	}
-	/* A restarted tenant (or a resync) replaces its old entry. */
-	if ((old = fwd_tenant_find(R, name)))
-		fwd_tenant_free(R, old);
+	t = calloc(1, sizeof *t);
+	if (!t || !(t->c = aligned_alloc(64, sizeof *t->c * (size_t)R->nthreads))) {
+		free(t);
+		fwd_close_fds(fds, nfds);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memset(t->c, 0, sizeof *t->c * (size_t)R->nthreads);
 	snprintf(t->name, sizeof t->name, "%s", name);
 	t->addr = addr;
-	t->fd = fd;
-	t->R = R;
-	bucket_init(&t->out_tb, rate, ev_now(R->loop));
-	bucket_init(&t->in_tb, rate, ev_now(R->loop));
-	ev_io_init(&t->io, fwd_tenant_cb, fd, EV_READ);
-	t->io.data = t;
-	ev_init(&t->resume_w, fwd_resume_cb);
-	t->resume_w.data = t;
-	ev_io_start(R->loop, &t->io);
-	t->hnext = R->hash[fwd_hash(R, addr)];
-	R->hash[fwd_hash(R, addr)] = t;
+	t->nq = (int)nfds;
+	pthread_mutex_init(&t->tb_lock, NULL);
+	bucket_init(&t->out_tb, rate, now);
+	bucket_init(&t->in_tb, rate, now);
 	if (addr6) {
 		t->has6 = true;
 		memcpy(t->addr6, addr6, 16);
+	}
+	/* Queue j goes to thread j % threads: with as many queues as threads
+	 * (what the launcher makes) thread i reads queue i. */
+	for (int j = 0; j < t->nq; j++) {
+		t->q[j].t = t;
+		t->q[j].fd = fds[j];
+		t->q[j].worker = j % R->nthreads;
+	}
+	pthread_rwlock_wrlock(&R->lock);
+	/* A restarted tenant (or a resync) replaces its old entry. */
+	old = fwd_tenant_find(R, name);
+	if (old)
+		fwd_tenant_kill(R, old);
+	t->hnext = R->hash[fwd_hash(R, addr)];
+	R->hash[fwd_hash(R, addr)] = t;
+	if (addr6) {
 		t->h6next = R->hash6[fwd_hash6(R, addr6)];
 		R->hash6[fwd_hash6(R, addr6)] = t;
 	}
 	t->next = R->tenants;
 	R->tenants = t;
 	R->n_tenants++;
+	for (int j = 0; j < t->nq; j++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &t->q[j] };
+		if (epoll_ctl(R->w[t->q[j].worker].ep, EPOLL_CTL_ADD, fds[j], &ev) < 0)
+			log_warn_r(errno, "%s: cannot poll its queue %d", name, j);
+	}
+	pthread_rwlock_unlock(&R->lock);
+	if (old)
+		fwd_after_kill(R);
 	return 0;
 }
 
-int fwd_init(struct router *R, int host_fd)
+static void fwd_fail_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int fwd_init(struct router *R, const int *host_fds)
 {
 	const struct cidr *c = &R->host->router.address;
 	int r;
@@ -486,36 +788,113 @@ int fwd_init(struct router *R, int host_fd)
 	R->hash_mask = FWD_HASH_SIZE - 1;
 	R->hash = calloc(FWD_HASH_SIZE, sizeof *R->hash);
 	R->hash6 = calloc(FWD_HASH_SIZE, sizeof *R->hash6);
-	R->buf = malloc(PACKET_MAX);
 	R->has6 = R->host->router.has_address6;
 	R->net6 = R->host->router.address6;
-	if (!R->hash || !R->hash6 || !R->buf)
+	R->w = aligned_alloc(64, sizeof *R->w * (size_t)R->nthreads);
+	if (!R->hash || !R->hash6 || !R->w)
 		return -ENOMEM;
+	memset(R->w, 0, sizeof *R->w * (size_t)R->nthreads);
+	if ((r = pthread_rwlock_init(&R->lock, NULL)) != 0)
+		return -r;
 	if ((r = filter_compile(&R->fw_out, R->host->router.firewall.out.v, R->host->router.firewall.out.n)) < 0 ||
 	    (r = filter_compile(&R->fw_in, R->host->router.firewall.in.v, R->host->router.firewall.in.n)) < 0)
 		return r;
-	if (fcntl(host_fd, F_SETFL, fcntl(host_fd, F_GETFL) | O_NONBLOCK) < 0)
-		return -errno;
-	R->host_fd = host_fd;
-	if ((r = tun_set_queue_limit(host_fd, FWD_DEVICE_QUEUE)) < 0)
-		log_warn_r(r, "%s: cannot bound its queue (TUNSETSNDBUF)", R->host->router.device);
-	ev_idle_init(&R->spin_w, fwd_spin_cb);
-	R->spin_w.data = R;
-	ev_io_init(&R->host_io, fwd_host_cb, host_fd, EV_READ);
-	R->host_io.data = R;
-	ev_io_start(R->loop, &R->host_io);
+	for (int i = 0; i < R->nthreads; i++) {
+		struct rt_worker *w = &R->w[i];
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		w->R = R;
+		w->idx = i;
+		w->host_q.fd = host_fds[i];
+		w->host_q.worker = i;
+		w->ep = epoll_create1(EPOLL_CLOEXEC);
+		w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		w->buf = malloc(PACKET_MAX);
+		if (w->ep < 0 || w->wake_fd < 0 || !w->buf)
+			return -ENOMEM;
+		if (fcntl(host_fds[i], F_SETFL, fcntl(host_fds[i], F_GETFL) | O_NONBLOCK) < 0)
+			return -errno;
+		if ((r = tun_set_queue_limit(host_fds[i], FWD_DEVICE_QUEUE)) < 0)
+			log_warn_r(r, "%s: cannot bound its queue (TUNSETSNDBUF)", R->host->router.device);
+		ev.data.ptr = NULL;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0)
+			return -errno;
+		ev.data.ptr = &w->host_q;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, host_fds[i], &ev) < 0)
+			return -errno;
+	}
+	ev_init(&R->reap_w, fwd_reap_cb);
+	R->reap_w.data = R;
+	ev_async_init(&R->fail_w, fwd_fail_cb);
+	ev_async_start(R->loop, &R->fail_w);
 	return 0;
+}
+
+int fwd_start(struct router *R)
+{
+	sigset_t all, old;
+	int r = 0;
+
+	if (R->nthreads == 1) {
+		ev_io_init(&R->inline_io, fwd_inline_io_cb, R->w[0].ep, EV_READ);
+		R->inline_io.data = R;
+		ev_init(&R->inline_timer, fwd_inline_timer_cb);
+		R->inline_timer.data = R;
+		ev_io_start(R->loop, &R->inline_io);
+		R->w[0].started = true;
+		R->inline_fwd = true;
+		return 0;
+	}
+	/* Signals are the main loop's: the threads start with them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (int i = 0; i < R->nthreads && r == 0; i++) {
+		r = pthread_create(&R->w[i].th, NULL, fwd_worker_main, &R->w[i]);
+		if (r != 0)
+			log_error_r(r, "cannot start forwarding thread %d", i);
+		else
+			R->w[i].started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
 }
 
 void fwd_shutdown(struct router *R)
 {
-	while (R->tenants)
-		fwd_tenant_free(R, R->tenants);
-	ev_io_stop(R->loop, &R->host_io);
-	ev_idle_stop(R->loop, &R->spin_w);
+	__atomic_store_n(&R->stopping, 1, __ATOMIC_RELEASE);
+	if (R->inline_fwd) {
+		ev_io_stop(R->loop, &R->inline_io);
+		ev_timer_stop(R->loop, &R->inline_timer);
+		R->w[0].started = false;
+	}
+	for (int i = 0; i < R->nthreads; i++)
+		if (R->w[i].started) {
+			fwd_wake(&R->w[i]);
+			pthread_join(R->w[i].th, NULL);
+			R->w[i].started = false;
+		}
+	while (R->tenants) {
+		struct rt_tenant *t = R->tenants;
+		R->tenants = t->next;
+		fwd_tenant_free(t);
+	}
+	while (R->dead) {
+		struct rt_tenant *t = R->dead;
+		R->dead = t->next;
+		fwd_tenant_free(t);
+	}
+	ev_timer_stop(R->loop, &R->reap_w);
+	ev_async_stop(R->loop, &R->fail_w);
+	for (int i = 0; i < R->nthreads; i++) {
+		close(R->w[i].ep);
+		close(R->w[i].wake_fd);
+		close(R->w[i].host_q.fd);
+		free(R->w[i].buf);
+	}
 	filter_free(&R->fw_out);
 	filter_free(&R->fw_in);
+	pthread_rwlock_destroy(&R->lock);
+	free(R->w);
 	free(R->hash);
 	free(R->hash6);
-	free(R->buf);
 }

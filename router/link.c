@@ -3,10 +3,18 @@
  * SOCK_SEQPACKET, one request per packet, no replies:
  *
  *   "add NAME A.B.C.D RATE [IPV6]"
- *                             with exactly one fd attached: the tenant's
- *                             tun; RATE is bytes/s (0 = unlimited); IPV6
- *                             its IPv6 address when it has one. An add
- *                             for a known name replaces it.
+ *                             with the tenant's tun attached: one fd, or
+ *                             one fd per queue (2 to 16) of an
+ *                             IFF_MULTI_QUEUE tun, in queue order; RATE
+ *                             is bytes/s (0 = unlimited); IPV6 its IPv6
+ *                             address when it has one. An add for a
+ *                             known name replaces it.
+ *
+ * Compatibility: with router.threads 1 the launcher sends one fd, which
+ * is all an older router accepted; a router of any thread count takes
+ * any number of queues (thread i reads queues i, i + threads, ...). An
+ * older router given several fds refuses the request and closes the
+ * link: mixing versions needs router.threads 1 until both are updated.
  *   "del NAME"                the tenant stopped: close its tun.
  *
  * Only root may connect (the socket is 0600 and the peer's uid is checked
@@ -54,16 +62,18 @@ static int link_handle(struct router *R, char *msg, int *fds, size_t nfds)
 	uint8_t addr6[16];
 	int n = sscanf(msg, "%7s %47s %19s %llu %47s", verb, name, addr_s, &rate, addr6_s);
 
-	if ((n == 4 || n == 5) && !strcmp(verb, "add") && nfds == 1 && value_ipv4(addr_s, &addr, NULL) == 0 &&
-	    (n == 4 || value_ipv6(addr6_s, addr6, NULL) == 0)) {
-		int fd = fds[0];
-		fds[0] = -1;             /* fwd_tenant_add owns it now, even on failure */
-		if (fwd_tenant_add(R, name, addr, n == 5 ? addr6 : NULL, rate, fd, err, sizeof err) < 0) {
+	if ((n == 4 || n == 5) && !strcmp(verb, "add") && nfds >= 1 && nfds <= ROUTER_MAX_QUEUES &&
+	    value_ipv4(addr_s, &addr, NULL) == 0 && (n == 4 || value_ipv6(addr6_s, addr6, NULL) == 0)) {
+		int tun[ROUTER_MAX_QUEUES];
+		memcpy(tun, fds, nfds * sizeof *fds);
+		for (size_t i = 0; i < nfds; i++)
+			fds[i] = -1;     /* fwd_tenant_add owns them now, even on failure */
+		if (fwd_tenant_add(R, name, addr, n == 5 ? addr6 : NULL, rate, tun, nfds, err, sizeof err) < 0) {
 			log_error("%.40s: refused: %s", name, err);
 			return 0;
 		}
-		log_info("%s: attached at %s%s%s%s", name, addr_s, n == 5 ? " and " : "", addr6_s,
-			 rate ? " (rate limited)" : "");
+		log_info("%s: attached at %s%s%s%s, %zu queue%s", name, addr_s, n == 5 ? " and " : "", addr6_s,
+			 rate ? " (rate limited)" : "", nfds, nfds == 1 ? "" : "s");
 		return 0;
 	}
 	if (n == 2 && !strcmp(verb, "del") && nfds == 0) {
@@ -79,12 +89,12 @@ static void link_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct link_conn *c = w->data;
 	char msg[LINK_MSG_MAX + 1];
-	int fds[FDPASS_MAX];
+	int fds[FDPASS_MAX_ANY];
 	size_t nfds = 0;
 
 	/* A bounded number per wakeup: the launcher shares the loop fairly. */
 	for (int i = 0; i < 64; i++) {
-		ssize_t n = fdpass_recv(w->fd, msg, LINK_MSG_MAX, fds, FDPASS_MAX, &nfds);
+		ssize_t n = fdpass_recv(w->fd, msg, LINK_MSG_MAX, fds, FDPASS_MAX_ANY, &nfds);
 
 		if (n == -EAGAIN)
 			return;

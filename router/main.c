@@ -171,14 +171,21 @@ static int drop_privileges(void)
 	return 0;
 }
 
-/* Root-only setup: host tun, NAT, sockets. Returns the host tun fd. */
-static int router_setup(struct nat_state *nat)
+static void close_fds(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* Root-only setup: host tun (one queue per forwarding thread), NAT,
+ * sockets. Fills host_fds[0..R.nthreads). */
+static int router_setup(struct nat_state *nat, int *host_fds)
 {
 	const struct config_host *h = R.host;
 	char err[256];
 	int fd;
 
-	fd = tun_open(h->router.device, err, sizeof err);
+	fd = tun_open_queues(h->router.device, R.nthreads, host_fds, err, sizeof err) < 0 ? -1 : host_fds[0];
 	if (fd < 0 || (h->router.has_address6 && tun_prepare6(h->router.device, err, sizeof err) < 0) ||
 	    tun_configure(h->router.device, h->router.address.addr, h->router.address.prefix,
 			  0, TUN_MTU, err, sizeof err) < 0 ||
@@ -186,15 +193,15 @@ static int router_setup(struct nat_state *nat)
 						      h->router.address6.prefix, false, err, sizeof err) < 0)) {
 		log_error("%s", err);
 		if (fd >= 0)
-			close(fd);
+			close_fds(host_fds, R.nthreads);
 		return -1;
 	}
 	if (nat_setup(h, nat) < 0 || link_start(&R) < 0 || control_start(&R) < 0) {
 		nat_cleanup(nat);
-		close(fd);
+		close_fds(host_fds, R.nthreads);
 		return -1;
 	}
-	return fd;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -204,7 +211,8 @@ int main(int argc, char **argv)
 	struct config_host *host;
 	struct nat_state nat;
 	char addr[24];
-	int lock_fd, host_fd, helper_fd, r;
+	int host_fds[ROUTER_MAX_QUEUES];
+	int lock_fd, helper_fd, r;
 
 	daemon_parse_args(argc, argv, "fief-router", "The tenant router: tun networking, firewall and accounting.", &args);
 	host = config_host_load(args.host_path, &errs);
@@ -227,6 +235,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	R.host = host;
+	R.nthreads = config_router_threads(host);
 	R.loop = ev_default_loop(EVBACKEND_EPOLL);
 	if (!R.loop)
 		return DAEMON_EXIT_SYSCALL;
@@ -234,11 +243,12 @@ int main(int argc, char **argv)
 		log_error_r(r, "%s", host->state_dir);
 		return DAEMON_EXIT_SYSCALL;
 	}
-	if ((lock_fd = router_lock()) < 0 || (host_fd = router_setup(&nat)) < 0)
+	if ((lock_fd = router_lock()) < 0 || router_setup(&nat, host_fds) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	helper_fd = helper_start(lock_fd, &nat);
 	router_sched();
-	if (helper_fd < 0 || drop_privileges() < 0 || (r = fwd_init(&R, host_fd)) < 0) {
+	if (helper_fd < 0 || drop_privileges() < 0 || (r = fwd_init(&R, host_fds)) < 0 ||
+	    (r = fwd_start(&R)) < 0) {
 		if (helper_fd < 0)
 			nat_cleanup(&nat);
 		return DAEMON_EXIT_SYSCALL;
@@ -248,11 +258,10 @@ int main(int argc, char **argv)
 	ev_signal_start(R.loop, &sig_term);
 	ev_signal_start(R.loop, &sig_int);
 	cidr_format(&host->router.address, addr, sizeof addr);
-	log_info("started: %s %s, waiting for tenants on %s/%s", host->router.device, addr,
-		 host->state_dir, ROUTER_LINK_SOCK);
+	log_info("started: %s %s, %d forwarding thread%s, waiting for tenants on %s/%s", host->router.device,
+		 addr, R.nthreads, R.nthreads == 1 ? "" : "s", host->state_dir, ROUTER_LINK_SOCK);
 	ev_run(R.loop, 0);
-	fwd_shutdown(&R);
-	close(host_fd);
+	fwd_shutdown(&R);            /* closes the host tun's queues */
 	close(helper_fd);            /* the helper removes NAT and the sockets */
 	config_host_free(host);
 	return 0;

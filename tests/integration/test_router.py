@@ -126,6 +126,70 @@ except OSError as e:
 print(got)
 """
 
+# Run in a tenant's network namespace: N parallel TCP flows, each
+# GET /bytes/SIZE; print the total of bytes received (bounded).
+MULTI_GET = r"""
+import socket, sys, threading
+host, port, flows, n, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+got = [0] * flows
+def one(i):
+    try:
+        s = socket.create_connection((host, port), timeout); s.settimeout(timeout)
+        s.sendall(("GET /bytes/%d HTTP/1.0\r\n\r\n" % n).encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            c = s.recv(65536)
+            if not c: return
+            data += c
+        k = len(data.split(b"\r\n\r\n", 1)[1])
+        while True:
+            c = s.recv(1 << 20)
+            if not c: break
+            k += len(c)
+        got[i] = k
+    except OSError as e:
+        print(e, file=sys.stderr)
+ts = [threading.Thread(target=one, args=(i,)) for i in range(flows)]
+for t in ts: t.start()
+for t in ts: t.join(timeout + 5)
+print(sum(got))
+"""
+
+# Run in a tenant's network namespace: FLOWS threads each GET /bytes/SIZE
+# again and again until the file STOP exists (at most SECONDS); print how
+# many transfers came complete and how many did not.
+LOOP_GET = r"""
+import os, socket, sys, threading, time
+host, port, flows, n, stop, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+end = time.monotonic() + seconds
+ok = [0] * flows; bad = [0] * flows
+def one(i):
+    while not os.path.exists(stop) and time.monotonic() < end:
+        k = 0
+        try:
+            s = socket.create_connection((host, port), 10); s.settimeout(10)
+            s.sendall(("GET /bytes/%d HTTP/1.0\r\n\r\n" % n).encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                c = s.recv(65536)
+                if not c: break
+                data += c
+            k = len(data.split(b"\r\n\r\n", 1)[1]) if b"\r\n\r\n" in data else 0
+            while True:
+                c = s.recv(1 << 20)
+                if not c: break
+                k += len(c)
+            s.close()
+        except OSError as e:
+            print(e, file=sys.stderr)
+        if k == n: ok[i] += 1
+        else: bad[i] += 1
+ts = [threading.Thread(target=one, args=(i,)) for i in range(flows)]
+for t in ts: t.start()
+for t in ts: t.join(seconds + 15)
+print(sum(ok), sum(bad))
+"""
+
 # Run in a tenant's network namespace: answer one TCP connection on
 # [ADDR]:PORT with a tiny HTTP reply and print what came (bounded).
 LISTEN6 = r"""
@@ -195,20 +259,22 @@ ROUTER_YAML = """router:
   enabled: true
   device: fief0
   address: 10.200.0.1/16
-{address6}  nat: {{ enabled: true, out_interface: up0 }}
+{threads}{address6}  nat: {{ enabled: true, out_interface: up0 }}
 {firewall}"""
 
 
 class RouterHost(Host):
     """A fief host whose launcher and router run in the outer namespace."""
 
-    def __init__(self, base, distros, net, firewall="", ipv6=False):
+    def __init__(self, base, distros, net, firewall="", ipv6=False, threads=None):
         super().__init__(base, distros)
         self.net = net
         text = self.host_file.read_text()
         address6 = f"  address6: '{ROUTER6}/64'\n" if ipv6 else ""
+        threads = f"  threads: {threads}\n" if threads else ""
         self.host_file.write_text(text.replace("router: {enabled: false}\n",
-                                               ROUTER_YAML.format(firewall=firewall, address6=address6)))
+                                               ROUTER_YAML.format(firewall=firewall, address6=address6,
+                                                                  threads=threads)))
         self.router = None
         self.router_log = self.base / "router.log"
 
@@ -293,9 +359,9 @@ def net():
     n.close()
 
 
-def make_rhost(testroot, net, firewall="", ipv6=False):
+def make_rhost(testroot, net, firewall="", ipv6=False, threads=None):
     base = tempfile.mkdtemp(prefix="fief-rt-")
-    return RouterHost(base, testroot, net, firewall, ipv6)
+    return RouterHost(base, testroot, net, firewall, ipv6, threads)
 
 
 @pytest.fixture
@@ -337,6 +403,40 @@ def rhost(testroot, net, upstream):
     h.start_launcher()
     yield h
     assert teardown_rhost(h) == 0
+
+
+@pytest.fixture(params=[1, 2], ids=["threads1", "threads2"])
+def rhost_mq(request, testroot, net, upstream):
+    """A router host with router.threads 1 (one queue, as before
+    multi-queue) and 2 (two queues, two forwarding threads)."""
+    h = make_rhost(testroot, net, threads=request.param)
+    h.threads = request.param
+    h.start_router()
+    h.start_launcher()
+    yield h
+    assert teardown_rhost(h) == 0
+
+
+def fwd_threads(h):
+    """{thread name: ns on CPU} of the router's forwarding threads."""
+    out = {}
+    for task in Path(f"/proc/{h.router.pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            if comm.startswith("fief-fwd"):
+                out[comm] = int((task / "schedstat").read_text().split()[0])
+        except OSError:
+            pass
+    return out
+
+
+def tenant_queues(h, name):
+    """The number of tx queues of eth0 in tenant `name` (one per tun queue)."""
+    pid = h.status(name)["pid"]
+    # a sysfs of the tenant's network namespace, in a mount namespace of its own
+    r = sh("nsenter", "-t", str(pid), "-n", "unshare", "-m", "/bin/sh", "-c",
+           "mount -t sysfs none /sys && ls /sys/class/net/eth0/queues")
+    return len([q for q in r.stdout.split() if q.startswith("tx-")])
 
 
 def net_tenant(uid, addr, extra="", addr6=None):
@@ -506,8 +606,11 @@ def test_spoofed_source_is_dropped_and_counted(rhost, upstream):
 
 # --------------------------------------------------------------- accounting
 
-def test_counters_match_bytes_moved(rhost):
+def test_counters_match_bytes_moved(rhost_mq):
+    rhost = rhost_mq
     start_tenants(rhost, ("alice", 20001, ALICE_IP))
+    assert tenant_queues(rhost, "alice") == rhost.threads
+    assert rhost.tstats("alice")["queues"] == rhost.threads
     n = 4 * 1024 * 1024
     before = rhost.tstats("alice")
     assert http_get_size(rhost, "alice", n)[0] == n
@@ -569,7 +672,8 @@ def test_stopped_tenant_leaves_the_router(rhost):
 
 # --------------------------------------------------------------- robustness
 
-def test_router_kill9_and_restart_restores_every_tenant(rhost):
+def test_router_kill9_and_restart_restores_every_tenant(rhost_mq):
+    rhost = rhost_mq
     pids = start_tenants(rhost, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
     for name in pids:
         assert http_get_size(rhost, name, 1000)[0] == 1000
@@ -579,13 +683,16 @@ def test_router_kill9_and_restart_restores_every_tenant(rhost):
     rhost.start_router()
     wait_for(lambda: set(rhost.stats()["tenants"]) == {"alice", "bob"}, timeout=10,
              what="tenants handed over again")
+    # every queue came back: the launcher kept a duplicate of each
+    assert all(t["queues"] == rhost.threads for t in rhost.stats()["tenants"].values())
     for name, pid in pids.items():
         assert http_get_size(rhost, name, 100_000)[0] == 100_000
         s = rhost.status(name)
         assert s["pid"] == pid and s["restarts"] == 0, "tenants must not be touched"
 
 
-def test_launcher_and_router_restart_keep_every_tenant_networked(rhost):
+def test_launcher_and_router_restart_keep_every_tenant_networked(rhost_mq):
+    rhost = rhost_mq
     pids = start_tenants(rhost, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
     rhost.launcher.send_signal(signal.SIGKILL)
     rhost.launcher.wait(10)
@@ -599,6 +706,8 @@ def test_launcher_and_router_restart_keep_every_tenant_networked(rhost):
                  what="tenants handed over by the adopting launcher")
     except AssertionError:
         raise AssertionError(rhost.log_text()[-3000:])
+    # the adopting launcher took every queue back from each init
+    assert all(t["queues"] == rhost.threads for t in rhost.stats()["tenants"].values())
     for name, pid in pids.items():
         assert http_get_size(rhost, name, 100_000)[0] == 100_000
         s = rhost.status(name)
@@ -684,6 +793,141 @@ def test_rate_limit_holds_outbound(testroot, net, upstream):
         assert r.stdout.split()[0] == str(n), r.stderr
         # 3 MiB at 1 MiB/s after a burst of at most 0.1 s worth
         assert took >= 2.2, took
+    finally:
+        assert teardown_rhost(h) == 0
+
+
+# --------------------------------------------------------------- multi-queue
+
+def test_two_threads_share_many_flows_with_exact_counters(testroot, net, upstream):
+    """router.threads 2: eth0 and fief0 have two queues, the kernel spreads
+    16 TCP flows over them by flow hash, both forwarding threads carry
+    traffic, and the per-thread counters add up to what was moved."""
+    h = make_rhost(testroot, net, threads=2)
+    try:
+        h.start_router()
+        h.start_launcher()
+        start_tenants(h, ("alice", 20001, ALICE_IP))
+        assert tenant_queues(h, "alice") == 2
+        assert h.stats()["router"]["threads"] == 2
+        flows, n = 16, 2 * 1024 * 1024
+        before, cpu0 = h.tstats("alice"), fwd_threads(h)
+        assert sorted(cpu0) == ["fief-fwd0", "fief-fwd1"]
+        r = h.netns_run("alice", MULTI_GET, UP_IP, str(HTTP_PORT), str(flows), str(n), "30", timeout=60)
+        assert int(r.stdout.strip() or 0) == flows * n, r.stderr
+        after, cpu1 = h.tstats("alice"), fwd_threads(h)
+        got_in = after["in_bytes"] - before["in_bytes"]
+        # payload plus IP/TCP headers (at most 52 bytes per 1448-byte segment), the 16 requests
+        assert flows * n <= got_in <= flows * n * 1.05 + 20000 * flows, got_in
+        assert after["drops"] == before["drops"] == 0
+        busy = {k: (cpu1[k] - cpu0[k]) / 1e6 for k in cpu1}
+        print(f"forwarding threads, ms on CPU for {flows} flows: {busy}")
+        assert all(ms > 1.0 for ms in busy.values()), busy
+        router = h.stats()["router"]
+        print({k: v for k, v in router.items() if k.startswith("drop")})
+        assert router["out_bytes"] >= got_in and router["drop_full"] == 0 and router["drop_error"] == 0
+    finally:
+        assert teardown_rhost(h) == 0
+
+
+@pytest.mark.parametrize("before,after", [(2, 1), (1, 2)], ids=["2to1", "1to2"])
+def test_router_restarted_with_another_thread_count(testroot, net, upstream, before, after):
+    """Tenants keep the queues their eth0 was made with; a router restarted
+    with another router.threads reads every queue (thread j % threads) and
+    writes on queue i % queues, and many flows still get through whole."""
+    h = make_rhost(testroot, net, threads=before)
+    try:
+        h.start_router()
+        h.start_launcher()
+        start_tenants(h, ("alice", 20001, ALICE_IP))
+        assert tenant_queues(h, "alice") == before
+        h.stop_router()
+        h.host_file.write_text(h.host_file.read_text().replace(f"  threads: {before}\n", f"  threads: {after}\n"))
+        h.start_router()
+        wait_for(lambda: "alice" in h.stats()["tenants"], what="alice handed over again")
+        st = h.stats()
+        assert st["router"]["threads"] == after and st["tenants"]["alice"]["queues"] == before
+        flows, n = 8, 1024 * 1024
+        r = h.netns_run("alice", MULTI_GET, UP_IP, str(HTTP_PORT), str(flows), str(n), "30", timeout=60)
+        assert int(r.stdout.strip() or 0) == flows * n, r.stderr
+        assert h.tstats("alice")["drops"] == 0
+    finally:
+        assert teardown_rhost(h) == 0
+
+
+def test_removed_tenant_is_freed_when_the_router_is_idle(testroot, net, upstream):
+    """A removed tenant's entry waits for every forwarding thread to move
+    on before it is freed: with no traffic at all the threads are woken
+    for that, and the router lets go of the tun's queues within a second
+    (holding them would keep the device, and the tenant's namespace, alive)."""
+    h = make_rhost(testroot, net, threads=2)
+    try:
+        h.start_router()
+        h.start_launcher()
+        start_tenants(h, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
+        fds = lambda: len(os.listdir(f"/proc/{h.router.pid}/fd"))
+        time.sleep(0.5)
+        before = fds()
+        h.remove_tenant("bob")
+        h.wait_gone("bob")
+        wait_for(lambda: "bob" not in h.stats()["tenants"], what="bob removed from the router")
+        t0 = time.monotonic()
+        wait_for(lambda: fds() <= before - 2, timeout=5, what="bob's two queues closed by the router")
+        assert time.monotonic() - t0 < 1.0
+        assert http_get_size(h, "alice", 100_000)[0] == 100_000
+    finally:
+        assert teardown_rhost(h) == 0
+
+
+def test_tenants_come_and_go_while_traffic_flows(testroot, net, upstream):
+    """With two forwarding threads, tenants added, replaced and removed by
+    the launcher while another tenant's transfer runs through both threads:
+    the transfer completes intact, every change reaches the router, and the
+    removed tenants' entries are freed (the ASan build checks the frees)."""
+    h = make_rhost(testroot, net, threads=2)
+    try:
+        h.start_router()
+        h.start_launcher()
+        start_tenants(h, ("alice", 20001, ALICE_IP))
+        pid = h.status("alice")["pid"]
+        flows, n = 4, 8 * 1024 * 1024
+        stop = h.base / "stop-alice"
+        p = subprocess.Popen(["nsenter", "-t", str(pid), "-n", "/usr/bin/python3", "-c", LOOP_GET,
+                              UP_IP, str(HTTP_PORT), str(flows), str(n), str(stop), "60"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: h.tstats("alice")["in_bytes"] > 4 * n, what="alice's traffic flowing")
+            for round_ in range(3):
+                h.write_tenant("bob", net_tenant(20002, BOB_IP))
+                h.wait_state("bob", "running")
+                wait_for(lambda: "bob" in h.stats()["tenants"], what="bob attached")
+                assert http_get_size(h, "bob", 100_000)[0] == 100_000
+                if round_ == 1:
+                    # a restart: a new tun replaces bob's entry
+                    old = h.status("bob")["pid"]
+                    h.ctl("stop", "bob")
+                    wait_for(lambda: "bob" not in h.stats()["tenants"], what="bob detached")
+                    h.ctl("start", "bob")
+                    wait_for(lambda: (s := h.status("bob")) and s["state"] == "running" and s["pid"] != old,
+                             what="bob restarted")
+                    wait_for(lambda: "bob" in h.stats()["tenants"], what="bob re-attached")
+                h.remove_tenant("bob")
+                h.wait_gone("bob")
+                wait_for(lambda: "bob" not in h.stats()["tenants"], what="bob removed from the router")
+            assert p.poll() is None, "alice's traffic ran the whole time"
+            stop.touch()
+            out, err = p.communicate(timeout=90)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        ok, bad = map(int, out.split())
+        print(f"alice: {ok} transfers of {n} B complete, {bad} not, while bob came and went")
+        assert ok >= flows and bad == 0, err
+        a = h.tstats("alice")
+        assert a["drop_error"] == 0 and a["drop_malformed"] == 0
+        assert set(h.stats()["tenants"]) == {"alice"} and h.stats()["router"]["tenants"] == 1
+        assert h.router.poll() is None
     finally:
         assert teardown_rhost(h) == 0
 

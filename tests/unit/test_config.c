@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -256,6 +257,10 @@ static const struct bad_case bad_cases[] = {
 	  "launcher.start_concurrency: 0 is out of range (1 to 4096)"),
 	H("start_concurrency_word", "launcher: { start_concurrency: all }\n", 1, 32,
 	  "launcher.start_concurrency: 'all' is not an integer or auto"),
+	H("router_threads_zero", "router: { threads: 0 }\n", 1, 20,
+	  "router.threads: 0 is out of range (1 to 16)"),
+	H("router_threads_17", "router: { threads: 17 }\n", 1, 20,
+	  "router.threads: 17 is out of range (1 to 16)"),
 	H("login_grace_short", "gateway: { login_grace: 500ms }\n", 1, 25,
 	  "gateway.login_grace: 500ms is out of range (1s to 3600s)"),
 	H("login_grace_long", "gateway: { login_grace: 2h }\n", 1, 25,
@@ -747,6 +752,10 @@ static void test_example_host(void **state)
 	expect_endpoint(&h->gateway.listen.v[1], AF_INET6, "::", 22, "[::]:22");
 	assert_string_equal(h->gateway.host_keys_dir, "/etc/fief/hostkeys");
 	assert_int_equal(h->gateway.workers, 0);
+	assert_int_equal(h->router.threads, 0);
+	/* auto: one per online CPU, at least 1 and at most 16 */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	assert_int_equal(config_router_threads(h), cpus < 1 ? 1 : cpus > 16 ? 16 : cpus);
 	assert_int_equal(h->gateway.login_grace_ms, 30000);
 	assert_int_equal(h->gateway.max_auth_tries, 6);
 	assert_int_equal(h->gateway.max_unauthenticated, 100);
@@ -872,6 +881,7 @@ static void test_host_values(void **state)
 		"router:\n"
 		"  enabled: no\n"
 		"  device: tun-fief.0\n"
+		"  threads: 3\n"
 		"  address: 10.0.0.254/30\n"
 		"  nat: { enabled: yes, out_interface: enp0s31f6 }\n"
 		"http: { reload_command: ~ }\n"
@@ -896,6 +906,8 @@ static void test_host_values(void **state)
 	assert_string_equal(h->gateway.user, "fief_gw");
 	assert_false(h->router.enabled);
 	assert_string_equal(h->router.device, "tun-fief.0");
+	assert_int_equal(h->router.threads, 3);
+	assert_int_equal(config_router_threads(h), 3);
 	assert_int_equal(h->router.address.addr, IP4(10, 0, 0, 254));
 	assert_int_equal(h->router.address.prefix, 30);
 	assert_true(h->router.nat.enabled);

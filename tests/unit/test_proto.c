@@ -722,7 +722,16 @@ static void test_fdpass_truncated(void **state)
 	assert_int_equal(fdpass_recv(sv[1], buf, sizeof buf, fds, 3, &nfds), -EMSGSIZE);
 	assert_int_equal(count_fds(), before);
 	assert_int_equal(fdpass_recv(sv[1], buf, sizeof buf, fds, 3, &nfds), -EAGAIN);
-	assert_int_equal(fdpass_send(sv[0], "x", 1, (int[4]){ 0, 0, 0, 0 }, 4), -EINVAL);
+	/* a message carries at most FDPASS_MAX_ANY (a tun's queues) */
+	int many[FDPASS_MAX_ANY + 1];
+	for (int i = 0; i <= FDPASS_MAX_ANY; i++)
+		many[i] = p[0];
+	assert_int_equal(fdpass_send(sv[0], "x", 1, many, FDPASS_MAX_ANY + 1), -EINVAL);
+	/* more than the receiver takes: all closed, the message refused */
+	assert_int_equal(fdpass_send(sv[0], "x", 1, many, FDPASS_MAX_ANY), 0);
+	assert_int_equal(fdpass_recv(sv[1], buf, sizeof buf, fds, 3, &nfds), -EBADMSG);
+	assert_int_equal(nfds, 0);
+	assert_int_equal(count_fds(), before);
 	close(sv[0]);
 	assert_int_equal(fdpass_recv(sv[1], buf, sizeof buf, fds, 3, &nfds), 0);
 	fdpass_close_all((int[3]){ p[0], p[1], sv[1] }, 3);
