@@ -9,7 +9,10 @@
  *  - tenant to client: a tenant fd is read only while nothing of ours
  *    waits to be written to the channel, the client's window is open and
  *    libssh has nothing queued for the socket, so at most one chunk per
- *    stream is ever held, and a slow client slows the tenant down; in
+ *    stream is ever held, and a slow client slows the tenant down; no
+ *    more than CHAN_INFLIGHT bytes are sent ahead of what the client has
+ *    handed back (window adjusts), so the client's own buffers stay
+ *    short (see chan_room); in
  *    a stream, a pipe or socket with less than a batch waiting is given
  *    a moment to fill first, so a slow writer is not sent a few KiB at a
  *    time;
@@ -46,6 +49,8 @@
 #define CHAN_BATCH_RUN (256 * 1024) /* bytes sent back to back that make a stream */
 #define CHAN_BATCH_GAP 0.002        /* seconds between sends that still continue one */
 #define CHAN_BATCH_WAIT 0.0005      /* how long a stream waits for a fuller pipe */
+#define CHAN_INFLIGHT (512 * 1024) /* bytes sent ahead of the client's window adjusts */
+#define CHAN_PACE_STALL 0.05        /* held that long at CHAN_INFLIGHT: stop pacing the channel */
 #define CHAN_SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
 struct gw_session;
@@ -115,6 +120,10 @@ struct gw_channel {
 	bool in_done;                    /* stdin closed, socket shut down */
 	/* tenant to client */
 	struct gw_out out, err;
+	/* pacing: the client's window as it opened, and what it is now */
+	uint32_t win_peak;               /* the largest client window seen */
+	bool pace_off;                   /* the client waited: send all its window allows */
+	ev_timer pace;                   /* running while held at CHAN_INFLIGHT */
 	/* the ssh side */
 	bool client_eof, client_closed;
 	bool eof_sent, close_sent;
