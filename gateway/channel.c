@@ -264,30 +264,50 @@ static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, 
 	}
 }
 
-/* How much may go to the client now. Its window, but no more than
- * CHAN_INFLIGHT beyond what it has handed back: OpenSSH's client grants
- * 2 MiB and returns window as its consumer (sftp, a terminal, a pipe)
- * takes the bytes, so a server that fills the whole window leaves up to
- * 2 MiB waiting in the client's channel buffer, and the client pays for
- * that backlog on every packet (its buffer is compacted and regrown by
- * copying). Measured on a 1 GiB sftp get: the client's CPU per MiB about
- * halves with the cap, and the bytes wait in the tenant's pipe instead,
- * which costs nobody anything. A client that returns window only once it
- * runs low would wait for ever at the cap: the pace timer notices (no
- * adjust for CHAN_PACE_STALL while held) and lifts the cap for the
- * channel. */
+/* How much may go to the client now: its window, but not all of it.
+ * OpenSSH's client grants 2 MiB and hands window back as its consumer
+ * (sftp, a terminal, a pipe) takes the bytes; a server that fills the
+ * whole window leaves up to 2 MiB waiting in the client's channel buffer,
+ * and the client pays for that backlog on every packet (the buffer is
+ * compacted and regrown by copying). On a 1 GiB sftp get the client's CPU
+ * per MiB about halves with a 512 KiB cap: the bytes wait in the tenant's
+ * pipe instead, which costs nobody anything.
+ *
+ * A cap must never leave a client waiting for bytes it will not ask for
+ * again: a client that adjusts only once its window runs low would stall.
+ * So the 512 KiB cap is kept for clients seen adjusting with more than
+ * half their window left (OpenSSH does every three packets). Any other
+ * client is held only past half its window plus a margin, which the usual
+ * rule (adjust below half) answers. A client held at the cap for
+ * CHAN_PACE_STALL without an adjust loosens it one step (512 KiB, then
+ * half, then none). */
+static uint32_t chan_cap(const struct gw_channel *c)
+{
+	uint32_t half = c->win_peak / 2 + CHAN_PACE_MARGIN;
+
+	if (c->pace_off)
+		return UINT32_MAX;
+	if (c->early && !c->not_early)
+		return CHAN_INFLIGHT;
+	return half > CHAN_INFLIGHT ? half : CHAN_INFLIGHT;
+}
+
 static uint32_t chan_room(struct gw_channel *c)
 {
-	uint32_t win = ssh_channel_window_size(c->ch), used;
+	uint32_t win = ssh_channel_window_size(c->ch), used, cap;
 
+	/* The window grew: an adjust came in. Early, if more than half of
+	 * the window was still open. */
+	if (win > c->win_last && c->win_peak && c->win_last > c->win_peak / 2)
+		c->early = true;
+	c->win_last = win;
 	if (win > c->win_peak)
 		c->win_peak = win;
-	if (c->pace_off)
-		return win;
+	cap = chan_cap(c);
 	used = c->win_peak - win;
-	if (used >= CHAN_INFLIGHT)
+	if (used >= cap)
 		return 0;
-	return win < CHAN_INFLIGHT - used ? win : CHAN_INFLIGHT - used;
+	return win < cap - used ? win : cap - used;
 }
 
 /* The window is open, but the cap holds the channel back. */
@@ -301,8 +321,11 @@ static void chan_pace_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct gw_channel *c = t->data;
 
 	if (c->ch && chan_paced(c)) {
-		c->pace_off = true;
-		log_debug("%s: channel %u: no window adjust while paced; pacing off", c->s->tenant, c->id);
+		if (c->early && !c->not_early)
+			c->not_early = true;
+		else
+			c->pace_off = true;
+		log_debug("%s: channel %u: no window adjust at the cap; loosening it", c->s->tenant, c->id);
 	}
 	session_settle(c->s);
 }

@@ -49,8 +49,9 @@
 #define CHAN_BATCH_RUN (256 * 1024) /* bytes sent back to back that make a stream */
 #define CHAN_BATCH_GAP 0.002        /* seconds between sends that still continue one */
 #define CHAN_BATCH_WAIT 0.0005      /* how long a stream waits for a fuller pipe */
-#define CHAN_INFLIGHT (512 * 1024) /* bytes sent ahead of the client's window adjusts */
-#define CHAN_PACE_STALL 0.05        /* held that long at CHAN_INFLIGHT: stop pacing the channel */
+#define CHAN_INFLIGHT (512 * 1024) /* bytes sent ahead of an early-adjusting client */
+#define CHAN_PACE_MARGIN (64 * 1024) /* past half its window for any other client */
+#define CHAN_PACE_STALL 1.0         /* held that long at the cap: loosen it */
 #define CHAN_SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
 struct gw_session;
@@ -120,10 +121,13 @@ struct gw_channel {
 	bool in_done;                    /* stdin closed, socket shut down */
 	/* tenant to client */
 	struct gw_out out, err;
-	/* pacing: the client's window as it opened, and what it is now */
+	/* pacing (chan_room) */
 	uint32_t win_peak;               /* the largest client window seen */
-	bool pace_off;                   /* the client waited: send all its window allows */
-	ev_timer pace;                   /* running while held at CHAN_INFLIGHT */
+	uint32_t win_last;               /* the window when last looked at */
+	bool early;                      /* the client adjusts with half its window left */
+	bool not_early;                  /* ... but once held at CHAN_INFLIGHT for a stall */
+	bool pace_off;                   /* held at half for a stall too: no cap */
+	ev_timer pace;                   /* running while held at the cap */
 	/* the ssh side */
 	bool client_eof, client_closed;
 	bool eof_sent, close_sent;
