@@ -255,6 +255,7 @@ static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, 
 			 : ssh_channel_write(c->ch, p, (uint32_t)n);
 	if (w < 0)
 		w = 0;                   /* the session is failing: settle will see it */
+	c->win_last = ssh_channel_window_size(c->ch);   /* not an adjust: our own send */
 	c->last_output = ev_now(W.loop);
 	o->run = c->last_output - o->last_send <= CHAN_BATCH_GAP ? o->run + n : n;
 	o->last_send = c->last_output;
@@ -407,6 +408,7 @@ static void chan_flush_out(struct gw_channel *c, struct gw_out *o)
 		if (w <= 0)
 			return;          /* re-keying: try again after the next packet */
 		buf_consume(&o->pend, (size_t)w);
+		c->win_last = ssh_channel_window_size(c->ch);
 	}
 }
 
