@@ -247,15 +247,25 @@ static void chan_out_init(struct gw_out *o, int fd, bool shared)
 }
 
 /* Hand bytes to the channel; whatever it does not take waits in pend. */
+/* What our own send took from the window: not to be mistaken for an
+ * adjust, which libssh may also have taken in while it wrote. */
+static void chan_sent(struct gw_channel *c, uint32_t before, uint32_t w)
+{
+	c->win_last = w < before ? before - w : 0;
+	c->since_adjust = c->since_adjust + w < c->since_adjust ? UINT32_MAX : c->since_adjust + w;
+}
+
 static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, size_t n)
 {
 	int w;
+
+	uint32_t before = ssh_channel_window_size(c->ch);
 
 	w = o->is_stderr ? ssh_channel_write_stderr(c->ch, p, (uint32_t)n)
 			 : ssh_channel_write(c->ch, p, (uint32_t)n);
 	if (w < 0)
 		w = 0;                   /* the session is failing: settle will see it */
-	c->win_last = ssh_channel_window_size(c->ch);   /* not an adjust: our own send */
+	chan_sent(c, before, (uint32_t)w);
 	c->last_output = ev_now(W.loop);
 	o->run = c->last_output - o->last_send <= CHAN_BATCH_GAP ? o->run + n : n;
 	o->last_send = c->last_output;
@@ -276,12 +286,13 @@ static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, 
  *
  * A cap must never leave a client waiting for bytes it will not ask for
  * again: a client that adjusts only once its window runs low would stall.
- * So the 512 KiB cap is kept for clients seen adjusting with more than
- * half their window left (OpenSSH does every three packets). Any other
- * client is held only past half its window plus a margin, which the usual
- * rule (adjust below half) answers. A client held at the cap for
- * CHAN_PACE_STALL without an adjust loosens it one step (512 KiB, then
- * half, then none). */
+ * So the 512 KiB cap is kept for clients seen adjusting early: with more
+ * than half their window left, or again after less than a quarter of it
+ * (OpenSSH hands back what its consumer took every few packets, paramiko
+ * every tenth of the window). Any other client is held only past half
+ * its window plus a margin, which the usual rule (adjust below half)
+ * answers. A client held at the cap for CHAN_PACE_STALL without an adjust
+ * loosens it one step (512 KiB, then half, then none). */
 static uint32_t chan_cap(const struct gw_channel *c)
 {
 	uint32_t half = c->win_peak / 2 + CHAN_PACE_MARGIN;
@@ -297,10 +308,16 @@ static uint32_t chan_room(struct gw_channel *c)
 {
 	uint32_t win = ssh_channel_window_size(c->ch), used, cap;
 
-	/* The window grew: an adjust came in. Early, if more than half of
-	 * the window was still open. */
-	if (win > c->win_last && c->win_peak && c->win_last > c->win_peak / 2)
-		c->early = true;
+	/* The window grew: an adjust came in. The client is early if it
+	 * came with more than half of the window still open, or if less
+	 * than a quarter of it was sent since the adjust before (a client
+	 * that waits for half its window to go sends one adjust per half). */
+	if (win > c->win_last && c->win_peak) {
+		if (c->win_last > c->win_peak / 2 || (c->adjusted && c->since_adjust < c->win_peak / 4))
+			c->early = true;
+		c->adjusted = true;
+		c->since_adjust = 0;
+	}
 	c->win_last = win;
 	if (win > c->win_peak)
 		c->win_peak = win;
@@ -407,8 +424,8 @@ static void chan_flush_out(struct gw_channel *c, struct gw_out *o)
 				 : ssh_channel_write(c->ch, o->pend.data + o->pend.off, (uint32_t)n);
 		if (w <= 0)
 			return;          /* re-keying: try again after the next packet */
+		chan_sent(c, win, (uint32_t)w);
 		buf_consume(&o->pend, (size_t)w);
-		c->win_last = ssh_channel_window_size(c->ch);
 	}
 }
 
@@ -1019,8 +1036,12 @@ void chan_watch_all(struct gw_channel *c, bool backed_up)
 			chan_watch(&o->io, chan_may_read(c, o, backed_up));
 	/* Held at the cap: the timer runs until an adjust frees room. */
 	if (c->running && !c->eof_sent && chan_paced(c)) {
-		if (!ev_is_active(&c->pace))
+		/* Set each time: a stopped libev timer keeps only what was
+		 * left of its time, and the hold is measured afresh. */
+		if (!ev_is_active(&c->pace)) {
+			ev_timer_set(&c->pace, CHAN_PACE_STALL, 0);
 			ev_timer_start(W.loop, &c->pace);
+		}
 	} else {
 		ev_timer_stop(W.loop, &c->pace);
 	}

@@ -124,7 +124,9 @@ struct gw_channel {
 	/* pacing (chan_room) */
 	uint32_t win_peak;               /* the largest client window seen */
 	uint32_t win_last;               /* the window when last looked at */
-	bool early;                      /* the client adjusts with half its window left */
+	uint32_t since_adjust;           /* bytes sent since the client's last adjust */
+	bool adjusted;                   /* an adjust has come in */
+	bool early;                      /* the client adjusts well before it runs low */
 	bool not_early;                  /* ... but once held at CHAN_INFLIGHT for a stall */
 	bool pace_off;                   /* held at half for a stall too: no cap */
 	ev_timer pace;                   /* running while held at the cap */

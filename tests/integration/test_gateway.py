@@ -618,9 +618,14 @@ def test_a_stream_runs_at_most_512_kib_ahead_of_an_early_adjusting_client(gw):
         ch.settimeout(60)
         ch.exec_command("head -c 16M /dev/zero")
         got = 0
-        while got < (2 << 20):                 # the adjusts show the client is early
+        # A slow reader for 2.5 s: the gateway is held at the cap again and
+        # again, far longer than CHAN_PACE_STALL (1 s) in all, each hold
+        # ended by an adjust; the cap must stay.
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:
             got += len(ch.recv(1 << 16))
-        time.sleep(0.3)                        # well inside CHAN_PACE_STALL (1 s)
+            time.sleep(0.02)
+        time.sleep(0.3)                        # then it stops reading
         held = len(ch.in_buffer)
         assert held <= 512 * 1024, held
         while True:                            # and the rest still comes
