@@ -246,7 +246,6 @@ static void chan_out_init(struct gw_out *o, int fd, bool shared)
 	o->io.data = o;
 }
 
-/* Hand bytes to the channel; whatever it does not take waits in pend. */
 /* What our own send took from the window: not to be mistaken for an
  * adjust, which libssh may also have taken in while it wrote. */
 static void chan_sent(struct gw_channel *c, uint32_t before, uint32_t w)
@@ -255,11 +254,11 @@ static void chan_sent(struct gw_channel *c, uint32_t before, uint32_t w)
 	c->since_adjust = c->since_adjust + w < c->since_adjust ? UINT32_MAX : c->since_adjust + w;
 }
 
+/* Hand bytes to the channel; whatever it does not take waits in pend. */
 static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, size_t n)
 {
-	int w;
-
 	uint32_t before = ssh_channel_window_size(c->ch);
+	int w;
 
 	w = o->is_stderr ? ssh_channel_write_stderr(c->ch, p, (uint32_t)n)
 			 : ssh_channel_write(c->ch, p, (uint32_t)n);
