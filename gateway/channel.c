@@ -158,6 +158,7 @@ static void chan_signal_cb(ssh_session ss, ssh_channel ch, const char *name, voi
 static void chan_retry_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void chan_linger_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void chan_hold_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void chan_pace_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
 static struct gw_channel *chan_new(struct gw_session *s, enum chan_kind kind)
 {
@@ -181,6 +182,8 @@ static struct gw_channel *chan_new(struct gw_session *s, enum chan_kind kind)
 	c->err.hold.data = &c->err;
 	c->ws = (struct winsize){ .ws_row = 24, .ws_col = 80 };
 	ev_timer_init(&c->retry, chan_retry_cb, 0.02, 0);
+	ev_timer_init(&c->pace, chan_pace_cb, CHAN_PACE_STALL, 0);
+	c->pace.data = c;
 	c->retry.data = c;
 	ev_timer_init(&c->linger, chan_linger_cb, CHAN_PTY_QUIET, CHAN_PTY_QUIET);
 	c->linger.data = c;
@@ -243,15 +246,25 @@ static void chan_out_init(struct gw_out *o, int fd, bool shared)
 	o->io.data = o;
 }
 
+/* What our own send took from the window: not to be mistaken for an
+ * adjust, which libssh may also have taken in while it wrote. */
+static void chan_sent(struct gw_channel *c, uint32_t before, uint32_t w)
+{
+	c->win_last = w < before ? before - w : 0;
+	c->since_adjust = c->since_adjust + w < c->since_adjust ? UINT32_MAX : c->since_adjust + w;
+}
+
 /* Hand bytes to the channel; whatever it does not take waits in pend. */
 static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, size_t n)
 {
+	uint32_t before = ssh_channel_window_size(c->ch);
 	int w;
 
 	w = o->is_stderr ? ssh_channel_write_stderr(c->ch, p, (uint32_t)n)
 			 : ssh_channel_write(c->ch, p, (uint32_t)n);
 	if (w < 0)
 		w = 0;                   /* the session is failing: settle will see it */
+	chan_sent(c, before, (uint32_t)w);
 	c->last_output = ev_now(W.loop);
 	o->run = c->last_output - o->last_send <= CHAN_BATCH_GAP ? o->run + n : n;
 	o->last_send = c->last_output;
@@ -261,11 +274,84 @@ static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, 
 	}
 }
 
+/* How much may go to the client now: its window, but not all of it.
+ * OpenSSH's client grants 2 MiB and hands window back as its consumer
+ * (sftp, a terminal, a pipe) takes the bytes; a server that fills the
+ * whole window leaves up to 2 MiB waiting in the client's channel buffer,
+ * and the client pays for that backlog on every packet (the buffer is
+ * compacted and regrown by copying). On a 1 GiB sftp get the client's CPU
+ * per MiB about halves with a 512 KiB cap: the bytes wait in the tenant's
+ * pipe instead, which costs nobody anything.
+ *
+ * A cap must never leave a client waiting for bytes it will not ask for
+ * again: a client that adjusts only once its window runs low would stall.
+ * So the 512 KiB cap is kept for clients seen adjusting early: with more
+ * than half their window left, or again after less than a quarter of it
+ * (OpenSSH hands back what its consumer took every few packets, paramiko
+ * every tenth of the window). Any other client is held only past half
+ * its window plus a margin, which the usual rule (adjust below half)
+ * answers. A client held at the cap for CHAN_PACE_STALL without an adjust
+ * loosens it one step (512 KiB, then half, then none). */
+static uint32_t chan_cap(const struct gw_channel *c)
+{
+	uint32_t half = c->win_peak / 2 + CHAN_PACE_MARGIN;
+
+	if (c->pace_off)
+		return UINT32_MAX;
+	if (c->early && !c->not_early)
+		return CHAN_INFLIGHT;
+	return half > CHAN_INFLIGHT ? half : CHAN_INFLIGHT;
+}
+
+static uint32_t chan_room(struct gw_channel *c)
+{
+	uint32_t win = ssh_channel_window_size(c->ch), used, cap;
+
+	/* The window grew: an adjust came in. The client is early if it
+	 * came with more than half of the window still open, or if less
+	 * than a quarter of it was sent since the adjust before (a client
+	 * that waits for half its window to go sends one adjust per half). */
+	if (win > c->win_last && c->win_peak) {
+		if (c->win_last > c->win_peak / 2 || (c->adjusted && c->since_adjust < c->win_peak / 4))
+			c->early = true;
+		c->adjusted = true;
+		c->since_adjust = 0;
+	}
+	c->win_last = win;
+	if (win > c->win_peak)
+		c->win_peak = win;
+	cap = chan_cap(c);
+	used = c->win_peak - win;
+	if (used >= cap)
+		return 0;
+	return win < cap - used ? win : cap - used;
+}
+
+/* The window is open, but the cap holds the channel back. */
+static bool chan_paced(struct gw_channel *c)
+{
+	return !c->pace_off && ssh_channel_window_size(c->ch) > 0 && chan_room(c) == 0;
+}
+
+static void chan_pace_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_channel *c = t->data;
+
+	if (c->ch && chan_paced(c)) {
+		if (c->early && !c->not_early)
+			c->not_early = true;
+		else
+			c->pace_off = true;
+		log_debug("%s: channel %u: no window adjust at the cap; loosening it", c->s->tenant, c->id);
+	}
+	session_settle(c->s);
+}
+
 /* Read as much as the client's window allows, in one chunk: a pty gives
  * at most a few KiB per read, and fewer, larger packets cost less. */
 static void chan_read_out(struct gw_channel *c, struct gw_out *o)
 {
-	uint32_t win = ssh_channel_window_size(c->ch);
+	uint32_t win = chan_room(c);
 	size_t room = win < GW_SCRATCH ? win : GW_SCRATCH, len = 0;
 
 	while (len < room) {
@@ -337,6 +423,7 @@ static void chan_flush_out(struct gw_channel *c, struct gw_out *o)
 				 : ssh_channel_write(c->ch, o->pend.data + o->pend.off, (uint32_t)n);
 		if (w <= 0)
 			return;          /* re-keying: try again after the next packet */
+		chan_sent(c, win, (uint32_t)w);
 		buf_consume(&o->pend, (size_t)w);
 	}
 }
@@ -347,7 +434,7 @@ static bool chan_may_read(struct gw_channel *c, struct gw_out *o, bool backed_up
 {
 	return o->fd >= 0 && !o->eof && o->pend.len == 0 && c->ch && !c->eof_sent &&
 	       !c->client_closed && !backed_up && !ev_is_active(&o->hold) &&
-	       ssh_channel_window_size(c->ch) > 0;
+	       chan_room(c) > 0;
 }
 
 static void chan_hold_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -946,6 +1033,17 @@ void chan_watch_all(struct gw_channel *c, bool backed_up)
 	for (struct gw_out *o = &c->out; o; o = o == &c->out ? &c->err : NULL)
 		if (o->fd >= 0)
 			chan_watch(&o->io, chan_may_read(c, o, backed_up));
+	/* Held at the cap: the timer runs until an adjust frees room. */
+	if (c->running && !c->eof_sent && chan_paced(c)) {
+		/* Set each time: a stopped libev timer keeps only what was
+		 * left of its time, and the hold is measured afresh. */
+		if (!ev_is_active(&c->pace)) {
+			ev_timer_set(&c->pace, CHAN_PACE_STALL, 0);
+			ev_timer_start(W.loop, &c->pace);
+		}
+	} else {
+		ev_timer_stop(W.loop, &c->pace);
+	}
 }
 
 /* Outputs at EOF with nothing left to send are done with. */
@@ -996,6 +1094,7 @@ void chan_free(struct gw_channel *c)
 	agentc_close(&c->agent);
 	ev_timer_stop(W.loop, &c->linger);
 	ev_timer_stop(W.loop, &c->retry);
+	ev_timer_stop(W.loop, &c->pace);
 	free(c->command);
 	free(c->original);
 	free(c->host);

@@ -9,7 +9,10 @@
  *  - tenant to client: a tenant fd is read only while nothing of ours
  *    waits to be written to the channel, the client's window is open and
  *    libssh has nothing queued for the socket, so at most one chunk per
- *    stream is ever held, and a slow client slows the tenant down; in
+ *    stream is ever held, and a slow client slows the tenant down; no
+ *    more than CHAN_INFLIGHT bytes are sent ahead of what the client has
+ *    handed back (window adjusts), so the client's own buffers stay
+ *    short (see chan_room); in
  *    a stream, a pipe or socket with less than a batch waiting is given
  *    a moment to fill first, so a slow writer is not sent a few KiB at a
  *    time;
@@ -46,6 +49,9 @@
 #define CHAN_BATCH_RUN (256 * 1024) /* bytes sent back to back that make a stream */
 #define CHAN_BATCH_GAP 0.002        /* seconds between sends that still continue one */
 #define CHAN_BATCH_WAIT 0.0005      /* how long a stream waits for a fuller pipe */
+#define CHAN_INFLIGHT (512 * 1024) /* bytes sent ahead of an early-adjusting client */
+#define CHAN_PACE_MARGIN (64 * 1024) /* past half its window for any other client */
+#define CHAN_PACE_STALL 1.0         /* held that long at the cap: loosen it */
 #define CHAN_SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
 struct gw_session;
@@ -115,6 +121,15 @@ struct gw_channel {
 	bool in_done;                    /* stdin closed, socket shut down */
 	/* tenant to client */
 	struct gw_out out, err;
+	/* pacing (chan_room) */
+	uint32_t win_peak;               /* the largest client window seen */
+	uint32_t win_last;               /* the window when last looked at */
+	uint32_t since_adjust;           /* bytes sent since the client's last adjust */
+	bool adjusted;                   /* an adjust has come in */
+	bool early;                      /* the client adjusts well before it runs low */
+	bool not_early;                  /* ... but once held at CHAN_INFLIGHT for a stall */
+	bool pace_off;                   /* held at half for a stall too: no cap */
+	ev_timer pace;                   /* running while held at the cap */
 	/* the ssh side */
 	bool client_eof, client_closed;
 	bool eof_sent, close_sent;

@@ -607,6 +607,63 @@ def test_slow_client_is_backpressure_not_memory(gw):
         c.close()
 
 
+def test_a_stream_runs_at_most_512_kib_ahead_of_an_early_adjusting_client(gw):
+    """paramiko hands window back every tenth of it, like OpenSSH's client
+    does every three packets: the gateway then keeps no more than 512 KiB
+    unacknowledged, so a client that stops reading holds a short buffer
+    instead of its whole 2 MiB window."""
+    c = gw.paramiko("carol")
+    try:
+        ch = c.get_transport().open_session()
+        ch.settimeout(60)
+        ch.exec_command("head -c 16M /dev/zero")
+        got = 0
+        # A slow reader for 2.5 s: the gateway is held at the cap again and
+        # again, far longer than CHAN_PACE_STALL (1 s) in all, each hold
+        # ended by an adjust; the cap must stay.
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:
+            got += len(ch.recv(1 << 16))
+            time.sleep(0.02)
+        time.sleep(0.3)                        # then it stops reading
+        held = len(ch.in_buffer)
+        assert held <= 512 * 1024, held
+        while True:                            # and the rest still comes
+            b = ch.recv(1 << 20)
+            if not b:
+                break
+            got += len(b)
+        assert got == 16 << 20
+    finally:
+        c.close()
+
+
+def test_a_client_that_adjusts_its_window_late_still_gets_everything(gw):
+    """A client that hands window back only when 95% of it is used would
+    wait for ever on a server that stops short of that: the gateway holds
+    it past half its window, sees no adjust for a second, and lets the
+    window run."""
+    c = gw.paramiko("carol")
+    try:
+        ch = c.get_transport().open_session()
+        ch.settimeout(60)
+        ch.in_window_threshold = ch.in_window_size * 95 // 100
+        t0 = time.monotonic()
+        ch.exec_command("head -c 8M /dev/zero")
+        got = 0
+        while True:
+            b = ch.recv(1 << 20)
+            if not b:
+                break
+            got += len(b)
+        took = time.monotonic() - t0
+        assert got == 8 << 20
+        assert 0.9 <= took < 30, took          # held once for about a second, then free
+        assert ch.recv_exit_status() == 0
+    finally:
+        c.close()
+
+
 def test_a_flooding_session_does_not_starve_others(gw):
     base = baseline(gw)
     flood = subprocess.Popen(gw.ssh_args("carol") + ["cat /dev/zero"], stdout=subprocess.PIPE)
