@@ -11,8 +11,9 @@
  *    libssh has nothing queued for the socket, so at most one chunk per
  *    stream is ever held, and a slow client slows the tenant down; no
  *    more than CHAN_INFLIGHT bytes are sent ahead of what the client has
- *    handed back (window adjusts), so the client's own buffers stay
- *    short (see chan_room); in
+ *    handed back (window adjusts) when its TCP round trip is under
+ *    CHAN_PACE_NEAR_RTT, so the client's own buffers stay short (see
+ *    chan_room, chan_near); in
  *    a stream, a pipe or socket with less than a batch waiting is given
  *    a moment to fill first, so a slow writer is not sent a few KiB at a
  *    time;
@@ -52,6 +53,7 @@
 #define CHAN_INFLIGHT (512 * 1024) /* bytes sent ahead of an early-adjusting client */
 #define CHAN_PACE_MARGIN (64 * 1024) /* past half its window for any other client */
 #define CHAN_PACE_STALL 1.0         /* held that long at the cap: loosen it */
+#define CHAN_PACE_NEAR_RTT 1000     /* microseconds: a client this close is paced */
 #define CHAN_SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
 struct gw_session;
@@ -130,6 +132,8 @@ struct gw_channel {
 	bool not_early;                  /* ... but once held at CHAN_INFLIGHT for a stall */
 	bool pace_off;                   /* held at half for a stall too: no cap */
 	ev_timer pace;                   /* running while held at the cap */
+	bool near;                       /* TCP round trip under CHAN_PACE_NEAR_RTT */
+	ev_tstamp rtt_seen;              /* when `near` was last looked at; 0 never */
 	/* the ssh side */
 	bool client_eof, client_closed;
 	bool eof_sent, close_sent;

@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (DENIED, GW_USER, SSH_BASE, WORKERS, Deadline, baseline, binary, feed_random,
-                      free_port, hash_stream, have_ipv6, login_time, pubkey, rss_kb, tenant_file, wait_for)
+                      free_port, gateway_host, hash_stream, have_ipv6, login_time, pubkey, rss_kb,
+                      tenant_file, wait_for)
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 paramiko = pytest.importorskip("paramiko")
@@ -636,6 +637,42 @@ def test_a_stream_runs_at_most_512_kib_ahead_of_an_early_adjusting_client(gw):
         assert got == 16 << 20
     finally:
         c.close()
+
+
+def test_a_client_far_away_is_not_paced(distros, keys, gw_user):
+    """512 KiB ahead of the adjusts is 10 MiB/s to a client 50 ms away: a
+    client whose TCP round trip is not under 1 ms gets its whole window,
+    as from sshd. Loopback is never that slow here, so the threshold is
+    set to 0 (the gateway's test hook): every client is far."""
+    tenants = {"carol": tenant_file(21003, pubkey(keys, "carol"), distro="bookworm", shell="/bin/bash",
+                                    limits="{ memory: 1G, cpu: 2, pids: 2048, tmp: 256M }")}
+    os.environ["FIEF_GW_PACE_NEAR_RTT"] = "0"      # read by the gateway this host starts
+    try:
+        with gateway_host("fief-gwfar-", distros, keys, tenants) as h:
+            os.environ.pop("FIEF_GW_PACE_NEAR_RTT")
+            c = h.paramiko("carol")
+            try:
+                ch = c.get_transport().open_session()
+                ch.settimeout(60)
+                ch.exec_command("head -c 16M /dev/zero")
+                got = 0
+                end = time.monotonic() + 2.5
+                while time.monotonic() < end:
+                    got += len(ch.recv(1 << 16))
+                    time.sleep(0.02)
+                time.sleep(0.3)
+                held = len(ch.in_buffer)
+                assert held > 1024 * 1024, held     # the window, not the cap
+                while True:
+                    b = ch.recv(1 << 20)
+                    if not b:
+                        break
+                    got += len(b)
+                assert got == 16 << 20
+            finally:
+                c.close()
+    finally:
+        os.environ.pop("FIEF_GW_PACE_NEAR_RTT", None)
 
 
 def test_a_client_that_adjusts_its_window_late_still_gets_everything(gw):
