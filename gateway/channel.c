@@ -3,8 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h>            /* struct tcp_info with tcpi_min_rtt */
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,10 +297,11 @@ static void chan_send(struct gw_channel *c, struct gw_out *o, const uint8_t *p, 
 /* A cap of C bytes ahead of the adjusts lets at most C per round trip
  * through: 512 KiB is 500 MiB/s at 1 ms, but 10 MiB/s to a customer 50 ms
  * away, whose client OpenSSH's own 2 MiB window would let run four times
- * faster. So the cap is only for a client whose TCP round trip (the
- * kernel's smoothed estimate, looked at once a second) is under
+ * faster. So the cap is only for a client whose TCP round trip is under
  * CHAN_PACE_NEAR_RTT: where its backlog, not the path, is what a full
- * window costs. */
+ * window costs. The kernel's minimum RTT (looked at once a second) is
+ * the path's; the smoothed one also holds the peer's delayed ACKs, tens
+ * of ms on loopback to a slow reader. */
 static bool chan_near(struct gw_channel *c)
 {
 	ev_tstamp now = ev_now(W.loop);
@@ -322,8 +323,8 @@ static bool chan_near(struct gw_channel *c)
 	c->rtt_seen = now;
 	memset(&ti, 0, sizeof ti);
 	c->near = getsockopt(c->s->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-		  len >= offsetof(struct tcp_info, tcpi_rttvar) &&
-		  (long)ti.tcpi_rtt < near_rtt;
+		  len >= offsetof(struct tcp_info, tcpi_min_rtt) + sizeof ti.tcpi_min_rtt &&
+		  (long)ti.tcpi_min_rtt < near_rtt;
 	return c->near;
 }
 
