@@ -608,6 +608,31 @@ def test_slow_client_is_backpressure_not_memory(gw):
         c.close()
 
 
+def held_by_a_reader_that_stops(c):
+    """16 MiB of exec output to a paramiko client that reads slowly for
+    2.5 s (so a paced gateway is held at its cap again and again, far
+    longer than CHAN_PACE_STALL in all, each hold ended by an adjust),
+    then stops: the bytes then waiting in the client's buffer. The rest
+    must still come."""
+    ch = c.get_transport().open_session()
+    ch.settimeout(60)
+    ch.exec_command("head -c 16M /dev/zero")
+    got = 0
+    end = time.monotonic() + 2.5
+    while time.monotonic() < end:
+        got += len(ch.recv(1 << 16))
+        time.sleep(0.02)
+    time.sleep(0.3)
+    held = len(ch.in_buffer)
+    while True:
+        b = ch.recv(1 << 20)
+        if not b:
+            break
+        got += len(b)
+    assert got == 16 << 20
+    return held
+
+
 def test_a_stream_runs_at_most_512_kib_ahead_of_an_early_adjusting_client(gw):
     """paramiko hands window back every tenth of it, like OpenSSH's client
     does every three packets: the gateway then keeps no more than 512 KiB
@@ -615,26 +640,8 @@ def test_a_stream_runs_at_most_512_kib_ahead_of_an_early_adjusting_client(gw):
     instead of its whole 2 MiB window."""
     c = gw.paramiko("carol")
     try:
-        ch = c.get_transport().open_session()
-        ch.settimeout(60)
-        ch.exec_command("head -c 16M /dev/zero")
-        got = 0
-        # A slow reader for 2.5 s: the gateway is held at the cap again and
-        # again, far longer than CHAN_PACE_STALL (1 s) in all, each hold
-        # ended by an adjust; the cap must stay.
-        end = time.monotonic() + 2.5
-        while time.monotonic() < end:
-            got += len(ch.recv(1 << 16))
-            time.sleep(0.02)
-        time.sleep(0.3)                        # then it stops reading
-        held = len(ch.in_buffer)
+        held = held_by_a_reader_that_stops(c)
         assert held <= 512 * 1024, held
-        while True:                            # and the rest still comes
-            b = ch.recv(1 << 20)
-            if not b:
-                break
-            got += len(b)
-        assert got == 16 << 20
     finally:
         c.close()
 
@@ -652,23 +659,8 @@ def test_a_client_far_away_is_not_paced(distros, keys, gw_user):
             os.environ.pop("FIEF_GW_PACE_NEAR_RTT")
             c = h.paramiko("carol")
             try:
-                ch = c.get_transport().open_session()
-                ch.settimeout(60)
-                ch.exec_command("head -c 16M /dev/zero")
-                got = 0
-                end = time.monotonic() + 2.5
-                while time.monotonic() < end:
-                    got += len(ch.recv(1 << 16))
-                    time.sleep(0.02)
-                time.sleep(0.3)
-                held = len(ch.in_buffer)
+                held = held_by_a_reader_that_stops(c)
                 assert held > 1024 * 1024, held     # the window, not the cap
-                while True:
-                    b = ch.recv(1 << 20)
-                    if not b:
-                        break
-                    got += len(b)
-                assert got == 16 << 20
             finally:
                 c.close()
     finally:

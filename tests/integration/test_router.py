@@ -101,54 +101,51 @@ for _ in range(count):
     s.sendto(ip + udp, (dst, 0))
 """
 
-# Run in a tenant's network namespace: GET /bytes/N over IPv6 (or IPv4),
-# print the byte count (bounded by a timeout).
-GET = r"""
+# Prepended to the scripts below: one GET /bytes/N from the upstream
+# server; returns the number of body bytes received, also when the
+# connection fails part way (the error goes to stderr).
+FETCH = r"""
 import socket, sys
+def fetch(host, port, n, timeout):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    got = 0
+    try:
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect((host, port))
+            s.sendall(("GET /bytes/%d HTTP/1.0\r\n\r\n" % n).encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                c = s.recv(65536)
+                if not c:
+                    return 0
+                data += c
+            got = len(data.split(b"\r\n\r\n", 1)[1])
+            while True:
+                c = s.recv(1 << 20)
+                if not c:
+                    return got
+                got += len(c)
+    except OSError as e:
+        print(e, file=sys.stderr)
+        return got
+"""
+
+# Run in a tenant's network namespace: GET /bytes/N from HOST:PORT and
+# print the byte count (bounded by a timeout).
+GET = FETCH + r"""
 host, port, n, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-got = 0
-try:
-    s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(timeout); s.connect((host, port))
-    s.sendall(("GET /bytes/%d HTTP/1.0\r\n\r\n" % n).encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        c = s.recv(65536)
-        if not c: break
-        data += c
-    got = len(data.split(b"\r\n\r\n", 1)[1]) if b"\r\n\r\n" in data else 0
-    while True:
-        c = s.recv(1 << 20)
-        if not c: break
-        got += len(c)
-except OSError as e:
-    print(e, file=sys.stderr)
-print(got)
+print(fetch(host, port, n, timeout))
 """
 
 # Run in a tenant's network namespace: N parallel TCP flows, each
 # GET /bytes/SIZE; print the total of bytes received (bounded).
-MULTI_GET = r"""
-import socket, sys, threading
+MULTI_GET = FETCH + r"""
+import sys, threading
 host, port, flows, n, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 got = [0] * flows
 def one(i):
-    try:
-        s = socket.create_connection((host, port), timeout); s.settimeout(timeout)
-        s.sendall(("GET /bytes/%d HTTP/1.0\r\n\r\n" % n).encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            c = s.recv(65536)
-            if not c: return
-            data += c
-        k = len(data.split(b"\r\n\r\n", 1)[1])
-        while True:
-            c = s.recv(1 << 20)
-            if not c: break
-            k += len(c)
-        got[i] = k
-    except OSError as e:
-        print(e, file=sys.stderr)
+    got[i] = fetch(host, port, n, timeout)
 ts = [threading.Thread(target=one, args=(i,)) for i in range(flows)]
 for t in ts: t.start()
 for t in ts: t.join(timeout + 5)
@@ -158,30 +155,14 @@ print(sum(got))
 # Run in a tenant's network namespace: FLOWS threads each GET /bytes/SIZE
 # again and again until the file STOP exists (at most SECONDS); print how
 # many transfers came complete and how many did not.
-LOOP_GET = r"""
-import os, socket, sys, threading, time
+LOOP_GET = FETCH + r"""
+import os, sys, threading, time
 host, port, flows, n, stop, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
 end = time.monotonic() + seconds
 ok = [0] * flows; bad = [0] * flows
 def one(i):
     while not os.path.exists(stop) and time.monotonic() < end:
-        k = 0
-        try:
-            s = socket.create_connection((host, port), 10); s.settimeout(10)
-            s.sendall(("GET /bytes/%d HTTP/1.0\r\n\r\n" % n).encode())
-            data = b""
-            while b"\r\n\r\n" not in data:
-                c = s.recv(65536)
-                if not c: break
-                data += c
-            k = len(data.split(b"\r\n\r\n", 1)[1]) if b"\r\n\r\n" in data else 0
-            while True:
-                c = s.recv(1 << 20)
-                if not c: break
-                k += len(c)
-            s.close()
-        except OSError as e:
-            print(e, file=sys.stderr)
+        k = fetch(host, port, n, 10)
         if k == n: ok[i] += 1
         else: bad[i] += 1
 ts = [threading.Thread(target=one, args=(i,)) for i in range(flows)]
