@@ -378,13 +378,16 @@ class Workload:
         assert self.app.ok >= 20
 
 
+def work_under_way(h, tmp_path):
+    """Files finished before the fault, init pids, and a Workload in every
+    web tenant, each with work in flight."""
+    done, pids, work = work_under_way(h, tmp_path)
+    return done, pids, work
+
+
 def test_tenant_init_kill9_under_work_touches_no_neighbour(busy, tmp_path):
     h = busy
-    done = finished_files(h, tmp_path)
-    pids = {n: h.status(n)["pid"] for n in WEB}
-    work = {n: Workload(h, n, tmp_path) for n in WEB}
-    time.sleep(2)
-    assert all(w.in_flight() for w in work.values())
+    done, pids, work = work_under_way(h, tmp_path)
     os.kill(pids["web1"], signal.SIGKILL)
     results = {n: w.finish() for n, w in work.items()}
     # the neighbour never noticed
@@ -405,11 +408,7 @@ def test_tenant_init_kill9_under_work_touches_no_neighbour(busy, tmp_path):
 
 def test_launcher_kill9_under_work_is_not_noticed(busy, tmp_path):
     h = busy
-    done = finished_files(h, tmp_path)
-    pids = {n: h.status(n)["pid"] for n in WEB}
-    work = {n: Workload(h, n, tmp_path) for n in WEB}
-    time.sleep(2)
-    assert all(w.in_flight() for w in work.values())
+    done, pids, work = work_under_way(h, tmp_path)
     h.launcher.send_signal(signal.SIGKILL)
     h.launcher.wait(10)
     time.sleep(2)
@@ -471,12 +470,8 @@ def test_gateway_master_kill9_under_work(busy, tmp_path):
     the gateway again. The tenants, their apps and their files never
     notice."""
     h = busy
-    done = finished_files(h, tmp_path)
-    pids = {n: h.status(n)["pid"] for n in WEB}
-    work = {n: Workload(h, n, tmp_path) for n in WEB}
     workers = h.worker_pids()
-    time.sleep(2)
-    assert all(w.in_flight() for w in work.values())
+    done, pids, work = work_under_way(h, tmp_path)
     h.gw.send_signal(signal.SIGKILL)
     h.gw.wait(10)
     wait_for(lambda: not any(os.path.exists(f"/proc/{w}") for w in workers), timeout=15,

@@ -198,6 +198,16 @@ class EchoSession:
             pass
 
 
+def reap(sessions, sel):
+    """End every session's ssh (killed if still running) and the selector."""
+    for s in sessions:
+        if s.proc.poll() is None:
+            s.proc.kill()
+        s.proc.wait()
+        s.proc.stdout.close()
+    sel.close()
+
+
 def drive_sessions(sessions, sel, until, pace, on_tick=None, deadline_per_echo=30.0):
     """Run the selector loop until `until()` says stop; each established
     session types a line every `pace` seconds (randomised)."""
@@ -296,12 +306,7 @@ def test_500_interactive_sessions_over_50_tenants(make_host, keys, capsys, tmp_p
                 except subprocess.TimeoutExpired:
                     codes[s.index] = None
         finally:
-            for s in sessions:
-                if s.proc.poll() is None:
-                    s.proc.kill()
-                s.proc.wait()
-                s.proc.stdout.close()
-            sel.close()
+            reap(sessions, sel)
             errlog.close()
 
     failed = [(s.index, s.error) for s in sessions if s.error]
@@ -562,12 +567,7 @@ def echo_round_trips(h, user, key, seconds, pace=0.05):
             s.close()
         codes = [s.proc.wait(30) for s in sessions]
     finally:
-        for s in sessions:
-            if s.proc.poll() is None:
-                s.proc.kill()
-            s.proc.wait()
-            s.proc.stdout.close()
-        sel.close()
+        reap(sessions, sel)
         errlog.seek(0)
         err = errlog.read().decode(errors="replace")
         errlog.close()
