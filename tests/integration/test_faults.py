@@ -381,7 +381,11 @@ class Workload:
 def work_under_way(h, tmp_path):
     """Files finished before the fault, init pids, and a Workload in every
     web tenant, each with work in flight."""
-    done, pids, work = work_under_way(h, tmp_path)
+    done = finished_files(h, tmp_path)
+    pids = {n: h.status(n)["pid"] for n in WEB}
+    work = {n: Workload(h, n, tmp_path) for n in WEB}
+    time.sleep(2)
+    assert all(w.in_flight() for w in work.values())
     return done, pids, work
 
 
