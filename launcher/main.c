@@ -18,6 +18,7 @@
 #include "nginxmap.h"
 #include "metrics.h"
 #include "routerlink.h"
+#include "seccomp.h"
 
 static struct launcher L;
 static ev_signal sig_term, sig_int, sig_quit;
@@ -108,6 +109,11 @@ int main(int argc, char **argv)
 	L.loop = ev_default_loop(EVFLAG_AUTO);
 	L.agent_gid = agent_group(L.host->gateway.user);
 	L.start_max = start_slots(L.host->launcher.start_concurrency);
+	/* Compiled once, here: every init inherits the program and each of
+	 * its children only loads it. */
+	int r = seccomp_tenant_prepare();
+	if (r < 0)
+		log_warn_r(-r, "cannot compile the system call filter ahead; each tenant process will");
 	if (prepare_state() < 0 || cg_init(L.host->cgroup_parent) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
