@@ -268,6 +268,26 @@ static __attribute__((noinline)) void init_release_memory(void)
 		log_debug("madvise of the stack: %s", strerror(errno));
 }
 
+/* The uWSGI starts, their banners in the logs and the launcher's messages
+ * dirty stack and heap pages again after the first release. */
+#define INIT_RELEASE_DELAY 1.0
+
+static struct ev_loop *init_loop;
+static ev_timer init_release_w;
+
+static void init_release_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	init_release_memory();
+}
+
+void init_start_over(void)
+{
+	if (!init_loop || ev_is_active(&init_release_w))
+		return;
+	ev_timer_init(&init_release_w, init_release_cb, INIT_RELEASE_DELAY, 0);
+	ev_timer_start(init_loop, &init_release_w);
+}
+
 void init_main(const struct init_args *a)
 {
 	static struct init_state s;
@@ -307,6 +327,7 @@ void init_main(const struct init_args *a)
 	if (!s.loop)
 		init_fail(a->sync_fd, "cannot create the event loop");
 	init_serve(&s);
+	init_loop = s.loop;
 	tenantproc_init(s.loop, a);
 	if (agent_start(s.loop, a) < 0)
 		init_fail(a->sync_fd, "cannot start the session agent");

@@ -128,6 +128,9 @@ struct init_args {
 	int log_fd;                      /* log_dir/NAME (O_DIRECTORY), -1 = none: apps.c */
 };
 __attribute__((noreturn)) void init_main(const struct init_args *a);
+/* In the init: the start is over (apps up, or none); a moment later,
+ * give back the memory the start dirtied and no longer needs. */
+void init_start_over(void);
 
 /* watch.c: tenants_dir */
 int watch_start(struct launcher *L);
