@@ -100,6 +100,8 @@ TEST_LIBS_cgroup  := -lcgroup
 TEST_EXTRA_filter := router/filter.c
 TEST_EXTRA_cron   := launcher/cron.c
 TEST_EXTRA_logs   := launcher/logs.c
+TEST_EXTRA_seccomp := launcher/seccomp.c
+TEST_LIBS_seccomp  := -lseccomp
 
 .SECONDEXPANSION:
 $(O)/tests/test_%: tests/unit/test_%.c $(LIBFIEF) $$(TEST_EXTRA_$$*)
