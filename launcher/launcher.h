@@ -128,6 +128,12 @@ struct init_args {
 	int log_fd;                      /* log_dir/NAME (O_DIRECTORY), -1 = none: apps.c */
 };
 __attribute__((noreturn)) void init_main(const struct init_args *a);
+
+/* spawn.c: the namespaces of an init, and what its first moments do. */
+#define SPAWN_CLONE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | SIGCHLD)
+__attribute__((noreturn)) void spawn_become_init(const struct config_host *host,
+						 const struct config_tenant *cfg, uid_t uid, gid_t gid,
+						 int sync_fd, int agent_fd, const int *cg_fds, int n_cg);
 /* In the init: the start is over (apps up, or none); a moment later,
  * give back the memory the start dirtied and no longer needs. */
 void init_start_over(void);

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "routerlink.h"
 #include "seccomp.h"
+#include "zygote.h"
 
 static struct launcher L;
 static ev_signal sig_term, sig_int, sig_quit;
@@ -116,6 +117,10 @@ int main(int argc, char **argv)
 		log_warn_r(-r, "cannot compile the system call filter ahead; each tenant process will");
 	if (prepare_state() < 0 || cg_init(L.host->cgroup_parent) < 0)
 		return DAEMON_EXIT_SYSCALL;
+	/* Before any tenant is read: the zygote's heap stays this small. */
+	r = zygote_start(&L);
+	if (r < 0)
+		log_warn_r(-r, "cannot start the zygote; the launcher forks the inits itself");
 	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
 	ev_signal_init(&sig_int, on_stop_signal, SIGINT);
 	ev_signal_init(&sig_quit, on_quit_signal, SIGQUIT);
@@ -136,6 +141,7 @@ int main(int argc, char **argv)
 	if (control_start(&L) < 0 || watch_start(&L) < 0)
 		return DAEMON_EXIT_SYSCALL;
 	ev_run(L.loop, 0);
+	zygote_stop();
 	log_info("%s", L.detach ? "detached from the running tenants" : "every tenant stopped");
 	config_host_free(L.host);
 	return 0;

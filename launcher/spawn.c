@@ -20,6 +20,7 @@
 #include "launcher.h"
 #include "log.h"
 #include "logs.h"
+#include "zygote.h"
 
 #define AUTO_UID_FIRST 200000
 #define AUTO_UID_LAST  299999
@@ -268,12 +269,12 @@ static int agent_socket(struct tenant *t, char *err, size_t errlen)
 
 /* The child side of clone: join the v1 groups (cg_open_self_attach),
  * wait until the launcher has done the rest (v2, oom_score_adj), then
- * become the tenant's init. */
-static __attribute__((noreturn)) void spawn_child(struct tenant *t, int sync_fd, int agent_fd,
-						  const int *cg_fds, int n_cg)
+ * become the tenant's init. From the launcher or from the zygote. */
+void spawn_become_init(const struct config_host *host, const struct config_tenant *cfg, uid_t uid,
+		       gid_t gid, int sync_fd, int agent_fd, const int *cg_fds, int n_cg)
 {
 	struct init_args a = {
-		.host = t->L->host, .cfg = t->cfg, .uid = t->uid, .gid = t->gid,
+		.host = host, .cfg = cfg, .uid = uid, .gid = gid,
 		.sync_fd = sync_fd, .agent_fd = agent_fd,
 	};
 	char c, logs[4096];
@@ -293,7 +294,7 @@ static __attribute__((noreturn)) void spawn_child(struct tenant *t, int sync_fd,
 		_exit(1);
 	/* The init writes app logs through this fd: after pivot_root it can
 	 * no longer name log_dir (apps.c, logs.c). */
-	snprintf(logs, sizeof logs, "%s/%s", t->L->host->log_dir, t->name);
+	snprintf(logs, sizeof logs, "%s/%s", host->log_dir, cfg->name);
 	a.log_fd = open(logs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	init_main(&a);
 }
@@ -317,8 +318,6 @@ static void protect_init(struct tenant *t, pid_t pid)
 
 pid_t spawn_init(struct tenant *t, int *sync_fd, char *err, size_t errlen)
 {
-	const unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
-				    CLONE_NEWNET | SIGCHLD;
 	char go = SYNC_GO;
 	int sv[2], agent_fd, r, cg_fds[8], n_cg;
 	bool need_attach;
@@ -340,11 +339,16 @@ pid_t spawn_init(struct tenant *t, int *sync_fd, char *err, size_t errlen)
 			close(cg_fds[i]);
 		return -1;
 	}
-	/* The raw syscall forks into the new namespaces: no stack to manage. */
-	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	/* From the zygote (zygote.c); else here. The raw syscall forks into
+	 * the new namespaces: no stack to manage. */
+	pid = zygote_spawn(t->L, t, sv[1], agent_fd, cg_fds, n_cg);
+	if (pid > 0)
+		log_debug("%s: init (pid %d) forked by the zygote", t->name, (int)pid);
+	else
+		pid = (pid_t)syscall(SYS_clone, SPAWN_CLONE_FLAGS, NULL, NULL, NULL, NULL);
 	if (pid == 0) {
 		close(sv[0]);
-		spawn_child(t, sv[1], agent_fd, cg_fds, n_cg);
+		spawn_become_init(t->L->host, t->cfg, t->uid, t->gid, sv[1], agent_fd, cg_fds, n_cg);
 	}
 	for (int i = 0; i < n_cg; i++)
 		close(cg_fds[i]);

@@ -176,6 +176,95 @@ def test_killed_init_is_restarted(host):
     assert host.status("alice")["restarts"] == 1
 
 
+def launcher_children(host):
+    """{pid: comm} of the launcher's children (every thread's)."""
+    pid = host.launcher.pid
+    kids = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            for k in open(f"/proc/{pid}/task/{task}/children").read().split():
+                kids[int(k)] = Path(f"/proc/{k}/comm").read_text().strip()
+        except FileNotFoundError:
+            pass
+    return kids
+
+
+def zygotes(host):
+    return [p for p, comm in launcher_children(host).items() if comm == "fief-zygote"]
+
+
+def parent_of(pid):
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_inits_come_from_the_zygote_as_children_of_the_launcher(host):
+    z = zygotes(host)
+    assert len(z) == 1, launcher_children(host)
+    host.write_tenant("alice", tenant_yaml(20001))
+    a = running_pid(host, "alice")
+    # CLONE_PARENT: the zygote forks it, the launcher supervises it
+    assert parent_of(a) == host.launcher.pid
+    assert f"alice: init (pid {a}) forked by the zygote" in host.log_text()
+    assert zygotes(host) == z
+    assert "forks this init itself" not in host.log_text()
+    # the zygote holds nothing of the tenant's: only its socket and the log
+    fds = os.listdir(f"/proc/{z[0]}/fd")
+    assert len(fds) <= 4, [os.readlink(f"/proc/{z[0]}/fd/{f}") for f in fds]
+
+
+def test_a_killed_zygote_is_replaced(host):
+    host.write_tenant("alice", tenant_yaml(20001))
+    a = running_pid(host, "alice")
+    (z,) = zygotes(host)
+    os.kill(z, signal.SIGKILL)
+    wait_for(lambda: f"the zygote (pid {z}) ended" in host.log_text(), what="zygote death noticed")
+    host.write_tenant("bob", tenant_yaml(20002))
+    b = running_pid(host, "bob")
+    assert parent_of(b) == host.launcher.pid
+    assert f"bob: init (pid {b}) forked by the zygote" in host.log_text()
+    z2 = zygotes(host)
+    assert len(z2) == 1 and z2 != [z]
+    assert host.status("alice")["pid"] == a and host.status("alice")["state"] == "running"
+
+
+def test_a_hung_zygote_is_replaced_by_the_launcher_forking(host):
+    (z,) = zygotes(host)
+    os.kill(z, signal.SIGSTOP)
+    try:
+        host.write_tenant("alice", tenant_yaml(20001))
+        a = running_pid(host, "alice")
+        assert parent_of(a) == host.launcher.pid
+        assert "zygote: no answer; the launcher forks this init itself" in host.log_text()
+        assert f"alice: init (pid {a}) forked by the zygote" not in host.log_text()
+        wait_for(lambda: not Path(f"/proc/{z}").exists() or
+                 Path(f"/proc/{z}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
+                 what="the hung zygote killed")
+    finally:
+        try:
+            os.kill(z, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    host.write_tenant("bob", tenant_yaml(20002))
+    running_pid(host, "bob")
+    assert len(zygotes(host)) == 1
+
+
+def test_an_idle_init_stays_under_512_kib(host):
+    """Issue 3's bound for init + agent (one process here), idle, PSS."""
+    n = 20
+    for i in range(n):
+        host.write_tenant(f"m{i:02d}", tenant_yaml(31000 + i))
+    wait_for(lambda: sum(t["state"] == "running" for t in host.tenants_json()) == n,
+             timeout=60, interval=0.2, what=f"{n} tenants running")
+    time.sleep(1.5)        # the init gives back what its start dirtied 1 s after it
+    pss = []
+    for i in range(n):
+        pid = host.status(f"m{i:02d}")["pid"]
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        pss.append(int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1)))
+    assert max(pss) < 512, pss
+
+
 def test_uid_clash_is_refused(host):
     host.write_tenant("alice", tenant_yaml(20001))
     running_pid(host, "alice")
