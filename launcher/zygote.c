@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "fdpass.h"
 #include "launcher.h"
 #include "log.h"
 
@@ -96,36 +97,21 @@ static __attribute__((noreturn)) void zygote_child(const struct zygote_req *rq, 
 static int zygote_serve_one(int sock)
 {
 	struct zygote_req rq;
-	int fds[ZYGOTE_FIXED_FDS + ZYGOTE_MAX_CG], n_fds = 0;
-	union {
-		char buf[CMSG_SPACE(sizeof fds)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &rq, sizeof rq };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof u.buf };
+	int fds[ZYGOTE_FIXED_FDS + ZYGOTE_MAX_CG];
+	size_t n_fds = 0;
 	struct zygote_rep rep = { 0, EINVAL };
-	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	struct pollfd pf = { .fd = sock, .events = POLLIN };
+	ssize_t n;
 
-	if (n == 0 || (n < 0 && errno != EINTR))
+	if (poll(&pf, 1, -1) < 0)
+		return errno == EINTR ? 0 : -1;
+	n = fdpass_recv(sock, &rq, sizeof rq, fds, sizeof fds / sizeof fds[0], &n_fds);
+	if (n == 0 || (n < 0 && n != -EAGAIN && n != -EMSGSIZE && n != -EBADMSG))
 		return -1;
-	if (n < 0)
+	if (n == -EAGAIN)
 		return 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-				if (n_fds < (int)(sizeof fds / sizeof fds[0]))
-					fds[n_fds++] = fd;
-				else
-					close(fd);
-			}
-		}
-	if (n == (ssize_t)sizeof rq && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-	    rq.magic == ZYGOTE_MAGIC && rq.n_cg <= ZYGOTE_MAX_CG &&
-	    n_fds == ZYGOTE_FIXED_FDS + (int)rq.n_cg && rq.file_len <= CONFIG_MAX_FILE &&
+	if (n == (ssize_t)sizeof rq && rq.magic == ZYGOTE_MAGIC && rq.n_cg <= ZYGOTE_MAX_CG &&
+	    n_fds == ZYGOTE_FIXED_FDS + rq.n_cg && rq.file_len <= CONFIG_MAX_FILE &&
 	    memchr(rq.path, 0, sizeof rq.path)) {
 		/* Like spawn_init, and the init becomes the launcher's child. */
 		pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SPAWN_CLONE_FLAGS, NULL, NULL, NULL,
@@ -135,11 +121,8 @@ static int zygote_serve_one(int sock)
 		rep.pid = pid > 0 ? pid : 0;
 		rep.err = pid > 0 ? 0 : errno;
 	}
-	for (int i = 0; i < n_fds; i++)
-		close(fds[i]);
-	if (send(sock, &rep, sizeof rep, MSG_NOSIGNAL) != (ssize_t)sizeof rep)
-		return -1;
-	return 0;
+	fdpass_close_all(fds, n > 0 ? n_fds : 0);
+	return fdpass_send(sock, &rep, sizeof rep, NULL, 0) < 0 ? -1 : 0;
 }
 
 static __attribute__((noreturn)) void zygote_main(int sock, pid_t launcher)
@@ -228,16 +211,9 @@ pid_t zygote_spawn(struct launcher *L, const struct tenant *t, int sync_fd, int 
 		   const int *cg_fds, int n_cg)
 {
 	struct zygote_req rq = { .magic = ZYGOTE_MAGIC, .uid = t->uid, .gid = t->gid };
-	int fds[ZYGOTE_FIXED_FDS + ZYGOTE_MAX_CG], mfd;
-	union {
-		char buf[CMSG_SPACE(sizeof fds)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &rq, sizeof rq };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf };
+	int fds[ZYGOTE_FIXED_FDS + ZYGOTE_MAX_CG], mfd, r;
 	struct zygote_rep rep;
 	struct pollfd pf;
-	struct cmsghdr *c;
 	ssize_t n;
 
 	if (Z.fd < 0 && zygote_start(L) < 0)
@@ -260,16 +236,9 @@ pid_t zygote_spawn(struct launcher *L, const struct tenant *t, int sync_fd, int 
 	fds[2] = mfd;
 	for (int i = 0; i < n_cg; i++)
 		fds[ZYGOTE_FIXED_FDS + i] = cg_fds[i];
-	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)(ZYGOTE_FIXED_FDS + n_cg));
-	memset(u.buf, 0, sizeof u.buf);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)(ZYGOTE_FIXED_FDS + n_cg));
-	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)(ZYGOTE_FIXED_FDS + n_cg));
-	n = sendmsg(Z.fd, &mh, MSG_NOSIGNAL);
+	r = fdpass_send(Z.fd, &rq, sizeof rq, fds, ZYGOTE_FIXED_FDS + (size_t)n_cg);
 	close(mfd);
-	if (n != (ssize_t)sizeof rq) {
+	if (r < 0) {
 		zygote_drop("cannot reach it");
 		return -1;
 	}
