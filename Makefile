@@ -147,7 +147,7 @@ integration: all
 # CI's time. `make asan check` runs everything on the sanitizer build;
 # `make integration` runs the whole suite on the release build.
 RELEASE_INTEGRATION := $(wildcard tests/integration/test_demo.py tests/integration/test_install.py \
-	tests/integration/test_load.py)
+	tests/integration/test_load.py tests/integration/test_memory.py)
 ASAN_INTEGRATION := $(filter-out $(RELEASE_INTEGRATION),$(sort $(wildcard tests/integration/test_*.py)))
 
 check: deps

@@ -195,6 +195,15 @@ def tenant_yaml(uid, distro="mini", extra="", pids=64):
             "ssh: { shell: /bin/sh }\n" + extra)
 
 
+def deploy_many(host, names, uid0, timeout):
+    """Write a tenant file for each name (uids from uid0), then wait until
+    all of them run."""
+    for i, name in enumerate(names):
+        host.write_tenant(name, tenant_yaml(uid0 + i))
+    wait_for(lambda: sum(t["state"] == "running" for t in host.tenants_json()) == len(names),
+             timeout=timeout, interval=0.2, what=f"{len(names)} tenants running")
+
+
 @pytest.fixture
 def host(testroot):
     base = tempfile.mkdtemp(prefix="fief-")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tenant_yaml, wait_for
+from conftest import deploy_many, tenant_yaml, wait_for
 
 
 def alive(pid):
@@ -249,22 +249,6 @@ def test_a_hung_zygote_is_replaced_by_the_launcher_forking(host):
     assert len(zygotes(host)) == 1
 
 
-def test_an_idle_init_stays_under_512_kib(host):
-    """Issue 3's bound for init + agent (one process here), idle, PSS."""
-    n = 20
-    for i in range(n):
-        host.write_tenant(f"m{i:02d}", tenant_yaml(31000 + i))
-    wait_for(lambda: sum(t["state"] == "running" for t in host.tenants_json()) == n,
-             timeout=60, interval=0.2, what=f"{n} tenants running")
-    time.sleep(1.5)        # the init gives back what its start dirtied 1 s after it
-    pss = []
-    for i in range(n):
-        pid = host.status(f"m{i:02d}")["pid"]
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        pss.append(int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1)))
-    assert max(pss) < 512, pss
-
-
 def test_uid_clash_is_refused(host):
     host.write_tenant("alice", tenant_yaml(20001))
     running_pid(host, "alice")
@@ -284,10 +268,7 @@ def test_auto_uid_is_stable_across_restarts(host):
 
 def test_many_tenants_at_once(host):
     n = 200
-    for i in range(n):
-        host.write_tenant(f"t{i:03d}", tenant_yaml(30000 + i))
-    wait_for(lambda: sum(t["state"] == "running" for t in host.tenants_json()) == n,
-             timeout=120, interval=0.5, what=f"{n} tenants running")
+    deploy_many(host, [f"t{i:03d}" for i in range(n)], 30000, 120)
     for i in range(n):
         host.remove_tenant(f"t{i:03d}")
     wait_for(lambda: not host.tenants_json(), timeout=120, interval=0.5, what="all gone")
