@@ -83,10 +83,12 @@ static __attribute__((noreturn)) void zygote_child(const struct zygote_req *rq, 
 	free(buf);
 	close(fds[2]);
 	if (!cfg) {
-		char msg[] = { SYNC_ERROR, 'b', 'a', 'd', ' ', 'f', 'i', 'l', 'e', ' ', 'i', 'n', ' ',
-			       't', 'h', 'e', ' ', 'z', 'y', 'g', 'o', 't', 'e' };
-		if (send(fds[0], msg, sizeof msg, MSG_NOSIGNAL) < 0)
-			log_error("%s: the tenant file did not parse again in the zygote", rq->path);
+		/* The launcher parsed these very bytes: only memory can fail. */
+		char msg[80];
+		int k = snprintf(msg, sizeof msg, "%cthe zygote could not read the tenant file again",
+				 SYNC_ERROR);
+		if (send(fds[0], msg, (size_t)k, MSG_NOSIGNAL) < 0)
+			log_error("%s: %s", rq->path, msg + 1);
 		_exit(1);
 	}
 	spawn_become_init(Z.host, cfg, rq->uid, rq->gid, fds[0], fds[1], fds + ZYGOTE_FIXED_FDS,
