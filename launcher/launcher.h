@@ -70,6 +70,9 @@ struct launcher {
 	ev_timer deploy_w;
 	bool shutting_down;
 	bool detach;                     /* exit leaving tenants running */
+	/* inits started, by who cloned them (metrics: a launcher that keeps
+	 * cloning them itself has lost its zygote), and zygotes started */
+	unsigned long inits_by_zygote, inits_by_launcher, zygote_starts;
 };
 
 /* tenant.c: lifecycle and supervision */

@@ -104,6 +104,12 @@ static char *metrics_render(struct launcher *L, size_t *len)
 		return NULL;
 	family(f, "fief_tenants", "gauge", "Tenants the launcher knows.");
 	fprintf(f, "fief_tenants %zu\n", L->n_tenants);
+	family(f, "fief_launcher_inits_total", "counter",
+	       "Tenant inits started, by the process that cloned them (the zygote, or the launcher when the zygote failed).");
+	fprintf(f, "fief_launcher_inits_total{by=\"zygote\"} %lu\n", L->inits_by_zygote);
+	fprintf(f, "fief_launcher_inits_total{by=\"launcher\"} %lu\n", L->inits_by_launcher);
+	family(f, "fief_launcher_zygote_starts_total", "counter", "Zygote processes started (one at the launcher's start).");
+	fprintf(f, "fief_launcher_zygote_starts_total %lu\n", L->zygote_starts);
 	tenant_samples(f, L);
 	metrics_extra(f, L);
 	if (fclose(f) != 0) {

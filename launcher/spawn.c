@@ -342,10 +342,14 @@ pid_t spawn_init(struct tenant *t, int *sync_fd, char *err, size_t errlen)
 	/* From the zygote (zygote.c); else here. The raw syscall forks into
 	 * the new namespaces: no stack to manage. */
 	pid = zygote_spawn(t->L, t, sv[1], agent_fd, cg_fds, n_cg);
-	if (pid > 0)
+	if (pid > 0) {
 		log_debug("%s: init (pid %d) forked by the zygote", t->name, (int)pid);
-	else
+		t->L->inits_by_zygote++;
+	} else {
 		pid = (pid_t)syscall(SYS_clone, SPAWN_CLONE_FLAGS, NULL, NULL, NULL, NULL);
+		if (pid > 0)
+			t->L->inits_by_launcher++;
+	}
 	if (pid == 0) {
 		close(sv[0]);
 		spawn_become_init(t->L->host, t->cfg, t->uid, t->gid, sv[1], agent_fd, cg_fds, n_cg);

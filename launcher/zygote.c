@@ -194,6 +194,7 @@ int zygote_start(struct launcher *L)
 	close(sv[1]);
 	Z.fd = sv[0];
 	Z.pid = pid;
+	L->zygote_starts++;
 	ev_child_init(&Z.child_w, zygote_child_cb, pid, 0);
 	ev_child_start(L->loop, &Z.child_w);
 	log_debug("zygote started (pid %d)", (int)pid);

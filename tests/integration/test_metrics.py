@@ -62,10 +62,36 @@ def test_metrics_per_tenant_and_promtool(mhost, tmp_path):
     assert f'fief_tenant_memory_limit_bytes{{tenant="alice"}} {128 << 20}' in text
     assert 'fief_tenant_pids_limit{tenant="alice"} 64' in text
     assert "fief_tenants 1" in text
+    assert 'fief_launcher_inits_total{by="zygote"} 1' in text
+    assert 'fief_launcher_inits_total{by="launcher"} 0' in text
+    assert "fief_launcher_zygote_starts_total 1" in text
     if not shutil.which("promtool"):
         pytest.skip("promtool (Debian prometheus) not installed")
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_metrics_count_inits_the_launcher_cloned_itself(mhost):
+    """A hung zygote: the launcher clones that init itself, the series say
+    so, and the next start has a new zygote."""
+    pid = mhost.launcher.pid
+    kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    (z,) = [int(k) for k in kids if open(f"/proc/{k}/comm").read().strip() == "fief-zygote"]
+    os.kill(z, signal.SIGSTOP)
+    try:
+        mhost.write_tenant("alice", tenant_yaml(20001))
+        mhost.wait_state("alice", "running")
+    finally:
+        try:
+            os.kill(z, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    mhost.write_tenant("bob", tenant_yaml(20002))
+    mhost.wait_state("bob", "running")
+    text = scrape(mhost.metrics_url)
+    assert 'fief_launcher_inits_total{by="launcher"} 1' in text
+    assert 'fief_launcher_inits_total{by="zygote"} 1' in text
+    assert "fief_launcher_zygote_starts_total 2" in text
 
 
 def test_metrics_endpoint_refuses_other_requests(mhost):
