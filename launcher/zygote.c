@@ -37,7 +37,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
 #include "fdpass.h"
 #include "launcher.h"
 #include "log.h"
@@ -63,6 +62,7 @@ struct zygote_rep {
 static struct {
 	int fd;                          /* -1: none */
 	pid_t pid;
+	struct ev_loop *loop;            /* the launcher's, for child_w */
 	ev_child child_w;
 	const struct config_host *host;
 } Z = { .fd = -1 };
@@ -152,8 +152,13 @@ static __attribute__((noreturn)) void zygote_main(int sock, pid_t launcher)
 
 /* ---- the launcher's side ---- */
 
+/* No zygote any more. Its watcher stops here, not when it is reaped: the
+ * next start may fork a new one (and init the watcher again) before the
+ * loop has reaped this one, which libev does for any child anyway. */
 static void zygote_forget(void)
 {
+	if (Z.loop)
+		ev_child_stop(Z.loop, &Z.child_w);
 	if (Z.fd >= 0)
 		close(Z.fd);
 	Z.fd = -1;
@@ -162,12 +167,9 @@ static void zygote_forget(void)
 
 static void zygote_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
-	ev_child_stop(loop, w);
-	if (w->rpid == Z.pid) {
-		log_warn("the zygote (pid %d) ended (status %d); inits are forked by the launcher until the next start",
-			 (int)w->rpid, w->rstatus);
-		zygote_forget();
-	}
+	log_warn("the zygote (pid %d) ended (status %d); inits are forked by the launcher until the next start",
+		 (int)w->rpid, w->rstatus);
+	zygote_forget();
 }
 
 int zygote_start(struct launcher *L)
@@ -195,13 +197,14 @@ int zygote_start(struct launcher *L)
 	Z.fd = sv[0];
 	Z.pid = pid;
 	L->zygote_starts++;
+	Z.loop = L->loop;
 	ev_child_init(&Z.child_w, zygote_child_cb, pid, 0);
-	ev_child_start(L->loop, &Z.child_w);
+	ev_child_start(Z.loop, &Z.child_w);
 	log_debug("zygote started (pid %d)", (int)pid);
 	return 0;
 }
 
-/* A hung or confused zygote: kill it (its ev_child reaps it). */
+/* A hung or confused zygote: kill it (the loop reaps it). */
 static void zygote_drop(const char *why)
 {
 	log_warn("zygote: %s; the launcher forks this init itself", why);
@@ -265,10 +268,11 @@ pid_t zygote_spawn(struct launcher *L, const struct tenant *t, int sync_fd, int 
 
 void zygote_stop(void)
 {
-	if (Z.pid > 0) {
-		ev_child_stop(EV_DEFAULT, &Z.child_w);
-		kill(Z.pid, SIGKILL);
-		waitpid(Z.pid, NULL, 0);
-	}
+	pid_t pid = Z.pid;
+
 	zygote_forget();
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
 }
