@@ -563,7 +563,7 @@ static void apps_settle_check(void)
 	if (send(A.settle_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
 		log_debug("cannot tell the launcher the apps are up: %s", strerror(errno));
 	A.settle_fd = -1;
-	init_start_over();
+	init_release_memory_soon();
 }
 
 /* A first-start app is up, or will never be (it died, it is stopped). */

@@ -280,7 +280,7 @@ static void init_release_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	init_release_memory();
 }
 
-void init_start_over(void)
+void init_release_memory_soon(void)
 {
 	if (!init_loop || ev_is_active(&init_release_w))
 		return;

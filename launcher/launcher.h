@@ -139,7 +139,7 @@ __attribute__((noreturn)) void spawn_become_init(const struct config_host *host,
 						 int sync_fd, int agent_fd, const int *cg_fds, int n_cg);
 /* In the init: the start is over (apps up, or none); a moment later,
  * give back the memory the start dirtied and no longer needs. */
-void init_start_over(void);
+void init_release_memory_soon(void);
 
 /* watch.c: tenants_dir */
 int watch_start(struct launcher *L);

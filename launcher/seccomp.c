@@ -107,8 +107,6 @@ int seccomp_tenant_prepare(void)
 	if (r == 0)
 		r = seccomp_export_bpf(ctx, fd);
 	seccomp_release(ctx);
-	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
-		r = -errno;
 	if (r == 0) {
 		n = pread(fd, seccomp_prog.insn, sizeof seccomp_prog.insn, 0);
 		if (n < 0)
