@@ -195,6 +195,39 @@ def tenant_yaml(uid, distro="mini", extra="", pids=64):
             "ssh: { shell: /bin/sh }\n" + extra)
 
 
+def launcher_children(host):
+    """{pid: comm} of the launcher's children (every thread's)."""
+    pid = host.launcher.pid
+    kids = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            for k in open(f"/proc/{pid}/task/{task}/children").read().split():
+                kids[int(k)] = Path(f"/proc/{k}/comm").read_text().strip()
+        except FileNotFoundError:
+            pass
+    return kids
+
+
+def zygotes(host):
+    """The pids of the launcher's fief-zygote children (one when all is well)."""
+    return [p for p, comm in launcher_children(host).items() if comm == "fief-zygote"]
+
+
+@contextlib.contextmanager
+def hung_zygote(host):
+    """The launcher's zygote stopped (SIGSTOP) for the block; yields its pid.
+    The launcher is expected to kill it; a survivor is let go on exit."""
+    (z,) = zygotes(host)
+    os.kill(z, signal.SIGSTOP)
+    try:
+        yield z
+    finally:
+        try:
+            os.kill(z, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 def deploy_many(host, names, uid0, timeout):
     """Write a tenant file for each name (uids from uid0), then wait until
     all of them run."""

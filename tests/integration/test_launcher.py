@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import deploy_many, tenant_yaml, wait_for
+from conftest import deploy_many, hung_zygote, launcher_children, tenant_yaml, wait_for, zygotes
 
 
 def alive(pid):
@@ -176,23 +176,6 @@ def test_killed_init_is_restarted(host):
     assert host.status("alice")["restarts"] == 1
 
 
-def launcher_children(host):
-    """{pid: comm} of the launcher's children (every thread's)."""
-    pid = host.launcher.pid
-    kids = {}
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            for k in open(f"/proc/{pid}/task/{task}/children").read().split():
-                kids[int(k)] = Path(f"/proc/{k}/comm").read_text().strip()
-        except FileNotFoundError:
-            pass
-    return kids
-
-
-def zygotes(host):
-    return [p for p, comm in launcher_children(host).items() if comm == "fief-zygote"]
-
-
 def parent_of(pid):
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
@@ -227,26 +210,43 @@ def test_a_killed_zygote_is_replaced(host):
     assert host.status("alice")["pid"] == a and host.status("alice")["state"] == "running"
 
 
-def test_a_hung_zygote_is_replaced_by_the_launcher_forking(host):
-    (z,) = zygotes(host)
-    os.kill(z, signal.SIGSTOP)
+def zombie_or_gone(pid):
     try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_hung_zygote_is_replaced_by_the_launcher_forking(host):
+    with hung_zygote(host) as z:
         host.write_tenant("alice", tenant_yaml(20001))
         a = running_pid(host, "alice")
         assert parent_of(a) == host.launcher.pid
         assert "zygote: no answer; the launcher forks this init itself" in host.log_text()
         assert f"alice: init (pid {a}) forked by the zygote" not in host.log_text()
-        wait_for(lambda: not Path(f"/proc/{z}").exists() or
-                 Path(f"/proc/{z}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
-                 what="the hung zygote killed")
-    finally:
-        try:
-            os.kill(z, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
+        wait_for(lambda: zombie_or_gone(z), what="the hung zygote killed")
     host.write_tenant("bob", tenant_yaml(20002))
     running_pid(host, "bob")
     assert len(zygotes(host)) == 1
+
+
+def test_starts_right_behind_a_hung_zygote(host):
+    """The start after the one that gave up on a hung zygote forks a new
+    zygote before the loop has reaped the old one. Both start, and the
+    new zygote is watched like the first: its death is noticed."""
+    with hung_zygote(host) as z:
+        for i, name in enumerate(("alice", "bob", "carol")):
+            host.write_tenant(name, tenant_yaml(20001 + i))
+        pids = [running_pid(host, name) for name in ("alice", "bob", "carol")]
+    assert all(parent_of(p) == host.launcher.pid for p in pids)
+    wait_for(lambda: zombie_or_gone(z), what="the hung zygote killed")
+    (z2,) = zygotes(host)
+    assert z2 != z
+    os.kill(z2, signal.SIGKILL)
+    wait_for(lambda: f"the zygote (pid {z2}) ended" in host.log_text(), what="the new zygote's death noticed")
+    host.write_tenant("dave", tenant_yaml(20004))
+    d = running_pid(host, "dave")
+    assert f"dave: init (pid {d}) forked by the zygote" in host.log_text()
 
 
 def test_uid_clash_is_refused(host):

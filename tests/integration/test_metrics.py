@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import Host, tenant_yaml, wait_for
+from conftest import Host, hung_zygote, tenant_yaml, wait_for
 
 
 def free_port():
@@ -74,18 +74,9 @@ def test_metrics_per_tenant_and_promtool(mhost, tmp_path):
 def test_metrics_count_inits_the_launcher_cloned_itself(mhost):
     """A hung zygote: the launcher clones that init itself, the series say
     so, and the next start has a new zygote."""
-    pid = mhost.launcher.pid
-    kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
-    (z,) = [int(k) for k in kids if open(f"/proc/{k}/comm").read().strip() == "fief-zygote"]
-    os.kill(z, signal.SIGSTOP)
-    try:
+    with hung_zygote(mhost):
         mhost.write_tenant("alice", tenant_yaml(20001))
         mhost.wait_state("alice", "running")
-    finally:
-        try:
-            os.kill(z, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
     mhost.write_tenant("bob", tenant_yaml(20002))
     mhost.wait_state("bob", "running")
     text = scrape(mhost.metrics_url)
