@@ -43,6 +43,7 @@ struct unit_spec {
 	char *cwd;                   /* owned */
 	char *extra_env;             /* FIEF_SOCKET=... or UWSGI_DISABLE_LOGGING=1, or NULL */
 	size_t sock_arg;             /* uWSGI: argv index of "/run/NAME.sock"; 0 otherwise */
+	bool single;                 /* uWSGI as one process, without its master */
 };
 
 struct unit {
@@ -56,7 +57,7 @@ struct unit {
 	bool leader_gone;            /* STOPPING: reaped, the group may linger */
 	/* Switching a uWSGI app to a new spec: `pid` is the new instance on a
 	 * temporary socket, `old_pid` the previous one, serving until the new
-	 * one renames its socket over /run/NAME.sock (its accepting1-once
+	 * one renames its socket over /run/NAME.sock (its accepting1
 	 * hook: its app is loaded), then drained and stopped. */
 	bool switching;
 	pid_t old_pid;
@@ -199,8 +200,14 @@ static void argv_shell(struct argvb *b, const char *prefix, const char *cmd)
 /* uWSGI options shared by the three app types. Returns the index of the
  * socket path in the argv. No --vacuum: a previous instance that exits
  * after a switch would unlink the new one's socket, and uWSGI removes a
- * stale socket file itself before it binds. */
-static size_t argv_uwsgi(struct argvb *b, const struct config_app *app)
+ * stale socket file itself before it binds.
+ *
+ * One worker runs as a single process, without uWSGI's master: the init
+ * already restarts it when it dies, and the master would cost a second
+ * process, a fork, and its copy-on-write faults at every start (about
+ * 40 ms of CPU of the 100 a start costs). A tenant that wants the master's
+ * features anyway (harakiri, max-requests) sets UWSGI_MASTER in its env. */
+static size_t argv_uwsgi(struct argvb *b, const struct config_app *app, bool single)
 {
 	size_t sock;
 
@@ -210,11 +217,13 @@ static size_t argv_uwsgi(struct argvb *b, const struct config_app *app)
 	/* nginx (www-data on the host) connects; the socket's folder on the
 	 * host is state_dir/tenants/NAME/run, which nothing else can reach. */
 	argv_add(b, "--chmod-socket=666");
-	argv_add(b, "--master");
-	argv_add(b, "--workers");
-	argv_add(b, "%lld", (long long)app->workers);
-	if (app->lazy_apps)
-		argv_add(b, "--lazy-apps");
+	if (!single) {
+		argv_add(b, "--master");
+		argv_add(b, "--workers");
+		argv_add(b, "%lld", (long long)app->workers);
+		if (app->lazy_apps)
+			argv_add(b, "--lazy-apps");
+	}
 	argv_add(b, "--die-on-term");
 	argv_add(b, "--need-app");
 	argv_add(b, "--chdir");
@@ -258,7 +267,8 @@ static int spec_for_app(const struct config_tenant *c, const struct config_app *
 			argv_add(&b, "--post-buffering");
 			argv_add(&b, "4096");
 		}
-		s->sock_arg = argv_uwsgi(&b, app);
+		s->single = app->workers == 1 && !env_has(c, "UWSGI_MASTER");
+		s->sock_arg = argv_uwsgi(&b, app, s->single);
 		/* No request logging unless the tenant asks for it in its env
 		 * (UWSGI_DISABLE_LOGGING: "false"): each request would cost a
 		 * write through the init. Not --disable-logging, which the
@@ -577,7 +587,7 @@ static void unit_up_done(struct unit *u)
 }
 
 /* /run/.NAME.up written: the first worker of NAME's current instance has
- * its app loaded and accepts (its accepting1-once hook, unit_hooked_argv).
+ * its app loaded and accepts (its accepting1 hook, unit_hooked_argv).
  * The tenant can write that file too; it then only ends its own wait. */
 static void apps_up_marker(const char *name, size_t len)
 {
@@ -694,14 +704,18 @@ static void unit_exited(pid_t pid, int status, void *data)
 }
 
 /* The argv of a uWSGI instance, with what its first worker does once the
- * app is loaded and it accepts (accepting1-once hooks, run in order):
+ * app is loaded and it accepts (accepting1 hooks, run in order):
  * - it writes /run/.NAME.up (apps_up_marker: the app is up), and unlinks
  *   it at once (the event names it; nothing stays behind in /run);
  * - when it starts while the previous instance serves (`sw`), its socket
  *   is at a temporary path, which it renames over /run/NAME.sock.
+ * Under a master, the -once hooks: a respawned worker must not rename
+ * again. Without one, those never run, and the plain ones run once, as
+ * the single process has one life.
  * NULL when out of memory. */
 static char **unit_hooked_argv(struct unit *u, bool sw, char hooks[3][160])
 {
+	const char *opt = u->spec.single ? "--hook-accepting1" : "--hook-accepting1-once";
 	size_t n = 0, k;
 	char **v;
 
@@ -714,15 +728,15 @@ static char **unit_hooked_argv(struct unit *u, bool sw, char hooks[3][160])
 	k = n;
 	snprintf(hooks[0], sizeof hooks[0], "write:/run/.%s.up 1", u->name);
 	snprintf(hooks[2], sizeof hooks[2], "unlink:/run/.%s.up", u->name);
-	v[k++] = "--hook-accepting1-once";
+	v[k++] = (char *)opt;
 	v[k++] = hooks[0];
-	v[k++] = "--hook-accepting1-once";
+	v[k++] = (char *)opt;
 	v[k++] = hooks[2];
 	if (sw) {
 		snprintf(u->tmp_sock, sizeof u->tmp_sock, "/run/.%s.%u.sock", u->name, ++u->gen);
 		snprintf(hooks[1], sizeof hooks[1], "exec:/bin/mv -f %s /run/%s.sock", u->tmp_sock, u->name);
 		v[u->spec.sock_arg] = u->tmp_sock;
-		v[k++] = "--hook-accepting1-once";
+		v[k++] = (char *)opt;
 		v[k++] = hooks[1];
 	}
 	return v;

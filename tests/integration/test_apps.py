@@ -772,6 +772,43 @@ apps:
     assert plain.status("alice")["pid"] == init
 
 
+def test_one_worker_is_one_process_and_the_master_comes_on_request(plain):
+    """One worker: uWSGI runs as a single process (the init supervises it),
+    which still reports itself up and is restarted when killed. Two workers,
+    or UWSGI_MASTER in env, get uWSGI's master and its workers."""
+    for name, uid in (("alice", 20001), ("bob", 20002), ("carol", 20003)):
+        home(plain, name, uid, {"app/hello.py": WSGI_APP})
+    app = 'apps:\n  - { name: web, type: wsgi, module: "hello:application", chdir: /home/%s/app%s }\n'
+    plain.write_tenant("alice", app_tenant(20001, app % ("alice", "")))
+    plain.write_tenant("bob", app_tenant(20002, app % ("bob", ", workers: 2")))
+    plain.write_tenant("carol", app_tenant(20003, 'env: { UWSGI_MASTER: "1" }\n' + app % ("carol", "")))
+
+    def uwsgis(name):
+        out = plain.enter(name, "ps", "-eo", "pid=,ppid=,args=").stdout
+        return {int(f[0]): int(f[1]) for f in (l.split(None, 2) for l in out.splitlines())
+                if len(f) == 3 and f[2].startswith("/usr/bin/uwsgi")}
+
+    for name, n in (("alice", 1), ("bob", 3), ("carol", 2)):
+        running(plain, name)
+        sock = plain.state / "tenants" / name / "run" / "web.sock"
+        wait_for(lambda: uwsgi_body(sock), what=f"{name}'s app answering")
+        wait_for(lambda: "answering, " in log_of(plain, name, "web"), what=f"{name}'s app noted up")
+        first = wait_starts(plain, name, "web", 1)[0]
+        procs = wait_for(lambda: (u := uwsgis(name)) and len(u) == n and u, what=f"{n} uwsgi in {name}")
+        assert first in procs, (first, procs)
+        # the leader is the one the init started; the others are its workers
+        assert all(pp == first for p, pp in procs.items() if p != first), procs
+        if n == 1:
+            assert "--master" not in plain.enter(name, "cat", f"/proc/{first}/cmdline").stdout
+    # the single process, killed, comes back and answers again
+    first = starts(plain, "alice", "web")[0]
+    assert plain.enter("alice", "/bin/kill", "-9", str(first)).returncode == 0
+    again = wait_starts(plain, "alice", "web", 2)[1]
+    sock = plain.state / "tenants" / "alice" / "run" / "web.sock"
+    wait_for(lambda: (b := uwsgi_body(sock)) and str(again) in b, what="the new instance answering")
+    wait_for(lambda: log_of(plain, "alice", "web").count("answering, ") == 2, what="second start noted up")
+
+
 def test_an_edit_that_breaks_the_app_keeps_the_old_one_serving(plain):
     home(plain, "alice", 20001, {"app/hello.py": SWITCH_APP})
     base = """\
