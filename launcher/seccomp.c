@@ -122,6 +122,11 @@ int seccomp_tenant_prepare(void)
 	return r;
 }
 
+bool seccomp_tenant_prepared(void)
+{
+	return seccomp_prog.len > 0;
+}
+
 int seccomp_tenant_install(void)
 {
 	scmp_filter_ctx ctx;
