@@ -102,6 +102,8 @@ TEST_EXTRA_cron   := launcher/cron.c
 TEST_EXTRA_logs   := launcher/logs.c
 TEST_EXTRA_seccomp := launcher/seccomp.c
 TEST_LIBS_seccomp  := -lseccomp
+TEST_EXTRA_tenantproc := launcher/tenantproc.c launcher/seccomp.c
+TEST_LIBS_tenantproc  := -lseccomp
 
 .SECONDEXPANSION:
 $(O)/tests/test_%: tests/unit/test_%.c $(LIBFIEF) $$(TEST_EXTRA_$$*)

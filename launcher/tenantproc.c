@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,12 +137,36 @@ static int tp_child_entry(void *arg)
 	tp_child(st->spec, st->envp);
 }
 
-/* With the filter compiled beforehand, the child shares the init's memory
- * and the init waits until it has called execve (CLONE_VM | CLONE_VFORK,
- * as posix_spawn does): no page tables to copy, and no copy-on-write
- * faults on either side afterwards, which on a virtual machine cost about
- * 1.5 ms of CPU per process. Otherwise (the child would have to build the
- * filter, which allocates), a plain fork. */
+/* Whether a child may share the init's memory. Between its switch to the
+ * tenant's uid and its execve, such a child is a process of the tenant
+ * whose memory is the init's. The kernel makes its memory non-dumpable at
+ * the switch when fs.suid_dumpable is 0, which keeps the tenant's ptrace,
+ * /proc/PID/mem and process_vm_writev out; with 1 it would not. So: only
+ * with the sysctl at 0, read at every spawn, since an operator can change
+ * it at any time. (A tenant can still SIGSTOP that child and so hold its
+ * own init until it continues it or the launcher kills the tenant; that
+ * touches no other tenant.) */
+static bool tp_may_share_memory(void)
+{
+	char c = 0;
+	int fd;
+
+	if (!seccomp_tenant_prepared())
+		return false;    /* the child would build the filter: it allocates */
+	fd = open("/proc/sys/fs/suid_dumpable", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = 0;
+	close(fd);
+	return c == '0';
+}
+
+/* When tp_may_share_memory(), the child shares the init's memory and the
+ * init waits until it has called execve (CLONE_VM | CLONE_VFORK, as
+ * posix_spawn does): no page tables to copy, and no copy-on-write faults
+ * on either side afterwards, which on a virtual machine cost about 1.5 ms
+ * of CPU per process. Otherwise a plain fork. */
 static pid_t tp_clone(const struct tp_spec *spec, char *const *envp)
 {
 	/* The child's stack: the init's own, which it does not use while it
@@ -152,7 +177,7 @@ static pid_t tp_clone(const struct tp_spec *spec, char *const *envp)
 	pid_t pid;
 	int err;
 
-	if (!seccomp_tenant_prepared()) {
+	if (!tp_may_share_memory()) {
 		pid = fork();
 		if (pid == 0)
 			tp_child(spec, envp);
