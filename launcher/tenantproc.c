@@ -151,6 +151,12 @@ static bool tp_may_share_memory(void)
 	char c = 0;
 	int fd;
 
+#ifdef __SANITIZE_ADDRESS__
+	/* AddressSanitizer keeps the bookkeeping of each stack frame in memory
+	 * the child would share, and the child's frames would corrupt it (its
+	 * CHECK on kCurrentStackFrameMagic fails in the init afterwards). */
+	return false;
+#endif
 	if (!seccomp_tenant_prepared())
 		return false;    /* the child would build the filter: it allocates */
 	fd = open("/proc/sys/fs/suid_dumpable", O_RDONLY | O_CLOEXEC);
