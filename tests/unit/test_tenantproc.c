@@ -92,15 +92,16 @@ static void spawn_and_read(char *out, size_t size)
 
 static void assert_is_tenant(const char *out)
 {
-	assert_non_null(strstr(out, "65534\n65534\n65534\n"));
-	assert_non_null(strstr(out, "CapInh:\t0000000000000000"));
-	assert_non_null(strstr(out, "CapPrm:\t0000000000000000"));
-	assert_non_null(strstr(out, "CapEff:\t0000000000000000"));
-	assert_non_null(strstr(out, "CapBnd:\t0000000000000000"));
-	assert_non_null(strstr(out, "CapAmb:\t0000000000000000"));
-	assert_non_null(strstr(out, "NoNewPrivs:\t1"));
-	assert_non_null(strstr(out, "Seccomp:\t2"));
-	assert_non_null(strstr(out, "unit /home/unit"));
+	static const char *const want[] = {
+		"65534\n65534\n65534\n",            /* uid, gid, and no other group */
+		"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
+		"CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000",
+		"NoNewPrivs:\t1", "Seccomp:\t2", "unit /home/unit",
+	};
+
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		if (!strstr(out, want[i]))
+			fail_msg("missing %s in:\n%s", want[i], out);
 }
 
 /* Without a compiled filter the child builds its own: a fork, which leaves
