@@ -206,7 +206,8 @@ static void argv_shell(struct argvb *b, const char *prefix, const char *cmd)
  * already restarts it when it dies, and the master would cost a second
  * process, a fork, and its copy-on-write faults at every start (about
  * 40 ms of CPU of the 100 a start costs). A tenant that wants the master's
- * features anyway (harakiri, max-requests) sets UWSGI_MASTER in its env. */
+ * features anyway (harakiri, max-requests) sets UWSGI_MASTER in its env
+ * (uwsgi_single). */
 static size_t argv_uwsgi(struct argvb *b, const struct config_app *app, bool single)
 {
 	size_t sock;
@@ -248,6 +249,21 @@ static bool env_has(const struct config_tenant *c, const char *name)
 	return false;
 }
 
+/* One worker, and nothing in the tenant's env that asks uWSGI for a master
+ * or for more processes (uWSGI reads UWSGI_* variables as options; more
+ * processes without a master would be workers nobody respawns). */
+static bool uwsgi_single(const struct config_tenant *c, const struct config_app *app)
+{
+	static const char *const wants_master[] = { "UWSGI_MASTER", "UWSGI_WORKERS", "UWSGI_PROCESSES" };
+
+	if (app->workers != 1)
+		return false;
+	for (size_t i = 0; i < sizeof wants_master / sizeof wants_master[0]; i++)
+		if (env_has(c, wants_master[i]))
+			return false;
+	return true;
+}
+
 static int spec_for_app(const struct config_tenant *c, const struct config_app *app,
 			struct unit_spec *s)
 {
@@ -267,7 +283,7 @@ static int spec_for_app(const struct config_tenant *c, const struct config_app *
 			argv_add(&b, "--post-buffering");
 			argv_add(&b, "4096");
 		}
-		s->single = app->workers == 1 && !env_has(c, "UWSGI_MASTER");
+		s->single = uwsgi_single(c, app);
 		s->sock_arg = argv_uwsgi(&b, app, s->single);
 		/* No request logging unless the tenant asks for it in its env
 		 * (UWSGI_DISABLE_LOGGING: "false"): each request would cost a

@@ -775,20 +775,23 @@ apps:
 def test_one_worker_is_one_process_and_the_master_comes_on_request(plain):
     """One worker: uWSGI runs as a single process (the init supervises it),
     which still reports itself up and is restarted when killed. Two workers,
-    or UWSGI_MASTER in env, get uWSGI's master and its workers."""
-    for name, uid in (("alice", 20001), ("bob", 20002), ("carol", 20003)):
+    or UWSGI_MASTER in env, get uWSGI's master and its workers; so does
+    UWSGI_PROCESSES in env, which without a master would be processes that
+    nobody respawns (the file's `workers` still sets their number)."""
+    for name, uid in (("alice", 20001), ("bob", 20002), ("carol", 20003), ("dave", 20004)):
         home(plain, name, uid, {"app/hello.py": WSGI_APP})
     app = 'apps:\n  - { name: web, type: wsgi, module: "hello:application", chdir: /home/%s/app%s }\n'
     plain.write_tenant("alice", app_tenant(20001, app % ("alice", "")))
     plain.write_tenant("bob", app_tenant(20002, app % ("bob", ", workers: 2")))
     plain.write_tenant("carol", app_tenant(20003, 'env: { UWSGI_MASTER: "1" }\n' + app % ("carol", "")))
+    plain.write_tenant("dave", app_tenant(20004, 'env: { UWSGI_PROCESSES: "2" }\n' + app % ("dave", "")))
 
     def uwsgis(name):
         out = plain.enter(name, "ps", "-eo", "pid=,ppid=,args=").stdout
         return {int(f[0]): int(f[1]) for f in (l.split(None, 2) for l in out.splitlines())
                 if len(f) == 3 and f[2].startswith("/usr/bin/uwsgi")}
 
-    for name, n in (("alice", 1), ("bob", 3), ("carol", 2)):
+    for name, n in (("alice", 1), ("bob", 3), ("carol", 2), ("dave", 2)):
         running(plain, name)
         sock = plain.state / "tenants" / name / "run" / "web.sock"
         wait_for(lambda: uwsgi_body(sock), what=f"{name}'s app answering")
@@ -798,8 +801,9 @@ def test_one_worker_is_one_process_and_the_master_comes_on_request(plain):
         assert first in procs, (first, procs)
         # the leader is the one the init started; the others are its workers
         assert all(pp == first for p, pp in procs.items() if p != first), procs
-        if n == 1:
-            assert "--master" not in plain.enter(name, "cat", f"/proc/{first}/cmdline").stdout
+        # by the argv the init gave it, not by what uWSGI made of the env
+        cmdline = plain.enter(name, "cat", f"/proc/{first}/cmdline").stdout.split("\0")
+        assert ("--master" in cmdline) == (n > 1), (name, cmdline)
     # the single process, killed, comes back and answers again
     first = starts(plain, "alice", "web")[0]
     assert plain.enter("alice", "/bin/kill", "-9", str(first)).returncode == 0
