@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
@@ -139,6 +140,51 @@ static void test_cloned_child_is_the_tenant_and_shares_no_reach(void **state)
 	assert_int_equal(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
 }
 
+/* With fs.suid_dumpable at anything but 0 the uid switch would leave the
+ * shared memory dumpable: tenantproc must fork. The sysctl is the host's,
+ * so the test shows tenantproc another value, a file bound over it in a
+ * mount namespace of a child of its own. Exit status: 0 forked, 1 shared
+ * memory, 2 could not set up. */
+static int spawn_with_suid_dumpable(const char *value)
+{
+	char path[] = "/tmp/fief-test-dumpable-XXXXXX", out[2048];
+	int fd, status;
+	pid_t pid;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, value, strlen(value)), (ssize_t)strlen(value));
+	close(fd);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount(path, "/proc/sys/fs/suid_dumpable", NULL, MS_BIND, NULL) < 0 ||
+		    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+			_exit(2);
+		spawn_and_read(out, sizeof out);
+		_exit(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(path);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_a_suid_dumpable_other_than_0_means_fork(void **state)
+{
+	(void)state;
+	/* compiled, so that only the sysctl can make it fork */
+	assert_true(seccomp_tenant_prepared() || seccomp_tenant_prepare() == 0);
+	assert_int_equal(spawn_with_suid_dumpable("1\n"), 0);
+	assert_int_equal(spawn_with_suid_dumpable("2\n"), 0);
+	assert_int_equal(spawn_with_suid_dumpable(""), 0);
+#ifndef __SANITIZE_ADDRESS__
+	/* and the same setup with 0 does share: the bind is what was read */
+	assert_int_equal(spawn_with_suid_dumpable("0\n"), 1);
+#endif
+}
+
 /* The rule itself, held open: a child in this process's memory switches to
  * the tenant's uid and waits. A process of the tenant can neither attach
  * to it, nor write its memory through /proc or process_vm_writev. */
@@ -214,6 +260,7 @@ int main(void)
 		/* in this order: the filter is compiled by the second */
 		cmocka_unit_test(test_forked_child_is_the_tenant),
 		cmocka_unit_test(test_cloned_child_is_the_tenant_and_shares_no_reach),
+		cmocka_unit_test(test_a_suid_dumpable_other_than_0_means_fork),
 		cmocka_unit_test(test_a_child_in_shared_memory_is_out_of_the_tenants_reach),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
