@@ -81,7 +81,7 @@ $(O)/fief-gateway: $(call objs,$(GATEWAY_SRC)) $(LIBFIEF)
 # The router shares the tun helpers with the tenant side (launcher/tun.c).
 $(O)/fief-router: $(call objs,$(ROUTER_SRC) launcher/tun.c) $(LIBFIEF)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALLCFLAGS) $(LDHARDEN) -o $@ $^ $(LDLIBS_COMMON) -lev -pthread
+	$(Q)$(CC) $(ALLCFLAGS) $(LDHARDEN) -o $@ $^ $(LDLIBS_COMMON) -lev -luring -pthread
 
 $(O)/fiefctl: $(call objs,$(CTL_SRC)) $(LIBFIEF)
 	$(call say,LD,$@)

@@ -185,6 +185,7 @@ static const struct ckey router_keys[] = {
 	{ "device", K_IFNAME, OFF(struct config_host, router.device), "fief0", .doc = "host tun device" },
 	{ "address", K_CIDR, OFF(struct config_host, router.address), "10.200.0.1/16", .pos_off = OFF(struct config_host, router.address_line) + 1, .doc = "router address and tenant subnet" },
 	{ "threads", K_WORKERS, OFF(struct config_host, router.threads), "auto", 1, CONFIG_ROUTER_MAX_THREADS, .doc = "forwarding threads, one tun queue each; auto = one per core, at most 16" },
+	{ "io_uring", K_BOOL, OFF(struct config_host, router.io_uring), "true", .doc = "move packets in batches through io_uring when the kernel allows it; false = one read and one write system call per packet" },
 	{ "address6", K_CIDR6, OFF(struct config_host, router.address6), .set_off = SET(struct config_host, router.has_address6), .pos_off = OFF(struct config_host, router.address6_line) + 1, .doc = "router IPv6 address and tenant IPv6 subnet (/64 to /120); absent = IPv4 only" },
 	{ "nat", K_SECTION, 0, .sub = &nat_section, .doc = "NAT to the outside" },
 	{ "firewall", K_SECTION, 0, .sub = &firewall_section, .doc = "ordered allow/deny rules" },

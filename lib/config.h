@@ -84,6 +84,7 @@ struct config_host {
 		bool enabled;
 		char *device;
 		int64_t threads;         /* 0 = auto (one per core, at most CONFIG_ROUTER_MAX_THREADS) */
+		bool io_uring;           /* batch reads and writes through io_uring when available */
 		struct cidr address;     /* the router's own address and the tenant subnet */
 		int address_line, address_col; /* where it was written (1:1 for the default) */
 		bool has_address6;

@@ -145,6 +145,11 @@ static void ctl_router(struct ctl_conn *c)
 	}
 	ctl_num(c, "tenants", R->n_tenants);
 	ctl_num(c, "threads", (unsigned long long)R->nthreads);
+	/* forwarding threads moving packets in batches through io_uring */
+	unsigned long long uring = 0;
+	for (int i = 0; i < R->nthreads; i++)
+		uring += __atomic_load_n(&R->w[i].batch, __ATOMIC_ACQUIRE) != NULL;
+	ctl_num(c, "io_uring", uring);
 	ctl_counters(c, &sum);
 	ctl_add(c, "\n");
 }

@@ -21,6 +21,7 @@
  * is dropped and counted, as a router does, and TCP backs off. */
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +48,17 @@
 #ifndef FWD_PIN
 #define FWD_PIN 0                    /* 1: pin thread i to CPU i (an experiment, see docs/benchmarks.md) */
 #endif
+/* With io_uring (router.io_uring, the default) a thread reads up to
+ * FWD_BATCH packets with one system call, at most FWD_QUEUE_READS of them
+ * from one queue, and writes them with one more: on a VM where a system
+ * call costs a microsecond, the two per packet of read(2) and write(2)
+ * were a tenth of the router's CPU (docs/benchmarks.md). */
+#define FWD_BATCH 32
+#define FWD_QUEUE_READS 8
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+
 /* Bytes of the router's packets a device may hold before a write to it
  * fails (EAGAIN) and the packet is dropped as "full": about 32 GSO
  * packets, or the kernel's whole backlog of small ones. */
@@ -148,6 +161,47 @@ static void bucket_refill(struct rt_bucket *b, double now)
 
 /* ---- writing ---- */
 
+/* What a packet's write counts, once its result is known: the source's
+ * out_* and the destination's in_* when it was written whole, a drop
+ * (full or error) against `fail` when not. */
+struct fwd_acct {
+	struct rt_counters *src;     /* out_bytes, out_packets; NULL: none */
+	struct rt_counters *dst;     /* in_bytes, in_packets; NULL: none */
+	struct rt_counters *fail;
+	uint32_t ip_len;
+};
+
+/* The io_uring of a thread: FWD_BATCH buffers, one read into each per
+ * submission, and at most one write out of each. */
+struct fwd_slot {
+	struct rt_queue *q;          /* the queue read into this buffer */
+	int act;                     /* its index in the round's active queues */
+	int res;                     /* the read's result: length or -errno */
+	int fd;                      /* the write queued from this buffer */
+	uint32_t len;
+	struct fwd_acct acct;
+};
+
+struct fwd_batch {
+	struct io_uring ring;
+	int cur;                     /* the slot being forwarded; -1: write at once */
+	int nwrites;                 /* writes queued in this submission */
+	bool broken;                 /* the kernel refused a read without waiting */
+	uint8_t *buf[FWD_BATCH];
+	struct fwd_slot slot[FWD_BATCH];
+};
+
+/* A write's outcome as fwd_account takes it: 0 written, -EAGAIN the
+ * device is full, another -errno an error. */
+static int fwd_write_result(ssize_t n, size_t len, int err)
+{
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		return -EIO;
+	return err == EAGAIN || err == ENOBUFS || err == ENOMEM ? -EAGAIN : -err;
+}
+
 static int fwd_write(int fd, const uint8_t *buf, size_t len)
 {
 	ssize_t n;
@@ -155,33 +209,72 @@ static int fwd_write(int fd, const uint8_t *buf, size_t len)
 	do
 		n = write(fd, buf, len);
 	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)len)
-		return 0;
-	if (n >= 0)
-		return -EIO;
-	return errno == EAGAIN || errno == ENOBUFS || errno == ENOMEM ? -EAGAIN : -errno;
+	return fwd_write_result(n, len, errno);
+}
+
+static void fwd_account(const struct fwd_acct *a, int r)
+{
+	if (r < 0) {
+		RT_INC(a->fail->drops[r == -EAGAIN ? DROP_FULL : DROP_ERROR]);
+		return;
+	}
+	if (a->dst) {
+		RT_ADD(a->dst->in_bytes, a->ip_len);
+		RT_INC(a->dst->in_packets);
+	}
+	if (a->src) {
+		RT_ADD(a->src->out_bytes, a->ip_len);
+		RT_INC(a->src->out_packets);
+	}
+}
+
+/* Send the packet in buf to fd and count it: at once with write(2), or
+ * queued on the thread's ring (the buffer is the current slot's, and
+ * stays untouched until the batch's writes are done). */
+static void fwd_send(struct rt_worker *w, int fd, const uint8_t *buf, size_t len, const struct fwd_acct *a)
+{
+	struct fwd_batch *b = w->batch;
+	struct io_uring_sqe *sqe;
+
+	if (b && b->cur >= 0 && (sqe = io_uring_get_sqe(&b->ring))) {
+		struct fwd_slot *s = &b->slot[b->cur];
+
+		io_uring_prep_write(sqe, fd, buf, (unsigned)len, 0);
+		/* A full device fails at once (EAGAIN) instead of waiting:
+		 * the packet is dropped and counted, as with write(2) on the
+		 * non-blocking fd. */
+		sqe->rw_flags = RWF_NOWAIT;
+		sqe->user_data = (uint64_t)b->cur;
+		s->fd = fd;
+		s->len = (uint32_t)len;
+		s->acct = *a;
+		b->nwrites++;
+		return;
+	}
+	fwd_account(a, fwd_write(fd, buf, len));
 }
 
 /* Deliver to tenant dst. Its firewall.in, MTU and inbound rate decide;
- * drops count against dst. The write goes to dst's queue of the same
- * index as the writing thread, so the kernel records this flow on that
- * queue and sends the flow's packets back to the same thread. Returns
- * true when written. */
-static bool fwd_to_tenant(struct rt_worker *w, struct rt_tenant *dst, const uint8_t *buf, size_t len,
-			  const struct packet_info *pi)
+ * drops count against dst; a packet written counts as src's out (src:
+ * the sending tenant's counters, or the host side's) and dst's in. The
+ * write goes to dst's queue of the same index as the writing thread, so
+ * the kernel records this flow on that queue and sends the flow's
+ * packets back to the same thread. */
+static void fwd_to_tenant(struct rt_worker *w, struct rt_tenant *dst, const uint8_t *buf, size_t len,
+			  const struct packet_info *pi, struct rt_counters *src)
 {
 	struct router *R = w->R;
 	struct rt_counters *dc = &dst->c[w->idx];
-	int r;
+	struct fwd_acct a = { .src = src, .dst = dc, .fail = dc, .ip_len = pi->ip_len };
 
 	if (!(pi->family == 4 ? filter_allows(&R->fw_in, pi->src, pi->dst, NULL)
 			      : filter_allows6(&R->fw_in, pi->src6, pi->dst6, NULL))) {
 		RT_INC(dc->drops[DROP_FW_IN]);
-		return false;
+		return;
 	}
 	if (pi->seg_len > TUN_MTU) {
 		RT_INC(dc->drops[DROP_MTU]);
-		return false;
+		return;
 	}
 	if (dst->in_tb.rate) {
 		bool over;
@@ -194,17 +287,10 @@ static bool fwd_to_tenant(struct rt_worker *w, struct rt_tenant *dst, const uint
 		pthread_mutex_unlock(&dst->tb_lock);
 		if (over) {
 			RT_INC(dc->drops[DROP_RATE]);
-			return false;
+			return;
 		}
 	}
-	r = fwd_write(dst->q[w->idx % dst->nq].fd, buf, len);
-	if (r < 0) {
-		RT_INC(dc->drops[r == -EAGAIN ? DROP_FULL : DROP_ERROR]);
-		return false;
-	}
-	RT_ADD(dc->in_bytes, pi->ip_len);
-	RT_INC(dc->in_packets);
-	return true;
+	fwd_send(w, dst->q[w->idx % dst->nq].fd, buf, len, &a);
 }
 
 static bool fwd_in_subnet(const struct router *R, uint32_t a)
@@ -229,17 +315,16 @@ static struct rt_tenant *fwd_dest(const struct router *R, const struct packet_in
 	return *subnet ? fwd_by_addr6(R, pi->dst6) : NULL;
 }
 
-/* One packet read from tenant t's tun into w->buf. */
-static void fwd_from_tenant(struct rt_worker *w, struct rt_tenant *t, size_t len)
+/* One packet read from tenant t's tun into buf. */
+static void fwd_from_tenant(struct rt_worker *w, struct rt_tenant *t, const uint8_t *buf, size_t len)
 {
 	struct router *R = w->R;
 	struct rt_counters *c = &t->c[w->idx];
 	struct packet_info pi;
 	struct rt_tenant *dst;
 	bool subnet;
-	int r;
 
-	if (packet_parse(w->buf, len, &pi) != PACKET_OK) {
+	if (packet_parse(buf, len, &pi) != PACKET_OK) {
 		RT_INC(c->drops[DROP_MALFORMED]);
 		return;
 	}
@@ -267,19 +352,15 @@ static void fwd_from_tenant(struct rt_worker *w, struct rt_tenant *t, size_t len
 		return;
 	}
 	dst = fwd_dest(R, &pi, &subnet);
-	if (subnet) {
-		if (!dst) {
-			RT_INC(c->drops[DROP_NO_ROUTE]);
-			return;
-		}
-		if (!fwd_to_tenant(w, dst, w->buf, len, &pi))
-			return;
-	} else if ((r = fwd_write(w->host_q.fd, w->buf, len)) < 0) {
-		RT_INC(c->drops[r == -EAGAIN ? DROP_FULL : DROP_ERROR]);
-		return;
+	if (!subnet) {
+		struct fwd_acct a = { .src = c, .fail = c, .ip_len = pi.ip_len };
+
+		fwd_send(w, w->host_q.fd, buf, len, &a);
+	} else if (dst) {
+		fwd_to_tenant(w, dst, buf, len, &pi, c);
+	} else {
+		RT_INC(c->drops[DROP_NO_ROUTE]);
 	}
-	RT_ADD(c->out_bytes, pi.ip_len);
-	RT_INC(c->out_packets);
 }
 
 /* ---- reading ---- */
@@ -331,6 +412,47 @@ static int fwd_resume(struct rt_worker *w)
 	return (int)((next - w->now) * 1000) + 1;
 }
 
+/* Over its outbound rate, tenant queue q is paused (true). */
+static bool fwd_over_rate(struct rt_worker *w, struct rt_queue *q)
+{
+	struct rt_tenant *t = q->t;
+	double wait = 0;
+	bool over;
+
+	if (!t->out_tb.rate)
+		return false;
+	pthread_mutex_lock(&t->tb_lock);
+	bucket_refill(&t->out_tb, w->now);
+	over = t->out_tb.tokens <= 0;
+	if (over)
+		wait = (1.0 - t->out_tb.tokens) / (double)t->out_tb.rate;
+	pthread_mutex_unlock(&t->tb_lock);
+	if (over)
+		fwd_pause(w, q, wait);
+	return over;
+}
+
+static void fwd_take_tokens(struct rt_tenant *t, ssize_t n)
+{
+	if (t->out_tb.rate) {
+		pthread_mutex_lock(&t->tb_lock);
+		t->out_tb.tokens -= (double)n;
+		pthread_mutex_unlock(&t->tb_lock);
+	}
+}
+
+/* Reading tenant queue q failed with err (0: end of file). The device
+ * went away under us (EBADFD): nothing more will come; the launcher's
+ * removal frees the entry. */
+static void fwd_queue_stopped(struct rt_worker *w, struct rt_queue *q, int err)
+{
+	if (q->stopped)
+		return;
+	log_warn_r(err, "%s: reading its tun stopped", q->t->name);
+	epoll_ctl(w->ep, EPOLL_CTL_DEL, q->fd, NULL);
+	q->stopped = true;
+}
+
 static void fwd_tenant_queue(struct rt_worker *w, struct rt_queue *q)
 {
 	struct rt_tenant *t = q->t;
@@ -339,49 +461,30 @@ static void fwd_tenant_queue(struct rt_worker *w, struct rt_queue *q)
 	for (int i = 0; i < FWD_BUDGET_PKTS && bytes < FWD_BUDGET_BYTES; i++) {
 		ssize_t n;
 
-		if (t->out_tb.rate) {
-			double wait = 0;
-			bool over;
-
-			pthread_mutex_lock(&t->tb_lock);
-			bucket_refill(&t->out_tb, w->now);
-			over = t->out_tb.tokens <= 0;
-			if (over)
-				wait = (1.0 - t->out_tb.tokens) / (double)t->out_tb.rate;
-			pthread_mutex_unlock(&t->tb_lock);
-			if (over)
-				return fwd_pause(w, q, wait);
-		}
+		if (fwd_over_rate(w, q))
+			return;
 		n = read(q->fd, w->buf, PACKET_MAX);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		if (n <= 0) {
-			/* The device went away under us (EBADFD): nothing more
-			 * will come; the launcher's removal frees the entry. */
-			log_warn_r(n < 0 ? errno : 0, "%s: reading its tun stopped", t->name);
-			epoll_ctl(w->ep, EPOLL_CTL_DEL, q->fd, NULL);
-			q->stopped = true;
-			return;
-		}
+		if (n <= 0)
+			return fwd_queue_stopped(w, q, n < 0 ? errno : 0);
 		bytes += (size_t)n;
-		if (t->out_tb.rate) {
-			pthread_mutex_lock(&t->tb_lock);
-			t->out_tb.tokens -= (double)n;
-			pthread_mutex_unlock(&t->tb_lock);
-		}
-		fwd_from_tenant(w, t, (size_t)n);
+		fwd_take_tokens(t, n);
+		fwd_from_tenant(w, t, w->buf, (size_t)n);
 	}
 }
 
 /* One packet read from the host tun: only tenants are behind us. */
-static void fwd_from_host(struct rt_worker *w, size_t len)
+static void fwd_from_host(struct rt_worker *w, const uint8_t *buf, size_t len)
 {
 	struct router *R = w->R;
 	struct packet_info pi;
 	struct rt_tenant *dst;
 	bool subnet;
 
-	if (packet_parse(w->buf, len, &pi) != PACKET_OK) {
+	RT_ADD(w->host_c.in_bytes, len > PACKET_VNET_LEN ? len - PACKET_VNET_LEN : 0);
+	RT_INC(w->host_c.in_packets);
+	if (packet_parse(buf, len, &pi) != PACKET_OK) {
 		RT_INC(w->host_c.drops[DROP_MALFORMED]);
 		return;
 	}
@@ -394,10 +497,13 @@ static void fwd_from_host(struct rt_worker *w, size_t len)
 		RT_INC(w->host_c.drops[DROP_NO_ROUTE]);
 		return;
 	}
-	if (fwd_to_tenant(w, dst, w->buf, PACKET_VNET_LEN + pi.ip_len, &pi)) {
-		RT_ADD(w->host_c.out_bytes, pi.ip_len);
-		RT_INC(w->host_c.out_packets);
-	}
+	fwd_to_tenant(w, dst, buf, PACKET_VNET_LEN + pi.ip_len, &pi, &w->host_c);
+}
+
+static bool fwd_host_failed(struct rt_worker *w, int err)
+{
+	log_error_r(err, "reading %s (queue %d) failed; stopping", w->R->host->router.device, w->idx);
+	return false;
 }
 
 /* Returns false when the host tun failed (the router stops). */
@@ -408,14 +514,9 @@ static bool fwd_host_queue(struct rt_worker *w)
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		if (n <= 0) {
-			log_error_r(n < 0 ? errno : 0, "reading %s (queue %d) failed; stopping",
-				    w->R->host->router.device, w->idx);
-			return false;
-		}
-		RT_ADD(w->host_c.in_bytes, (uint64_t)n > PACKET_VNET_LEN ? (uint64_t)n - PACKET_VNET_LEN : 0);
-		RT_INC(w->host_c.in_packets);
-		fwd_from_host(w, (size_t)n);
+		if (n <= 0)
+			return fwd_host_failed(w, n < 0 ? errno : 0);
+		fwd_from_host(w, w->buf, (size_t)n);
 	}
 	return true;
 }
@@ -423,6 +524,250 @@ static bool fwd_host_queue(struct rt_worker *w)
 static bool fwd_stopping(const struct router *R)
 {
 	return __atomic_load_n(&R->stopping, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* ---- batches through io_uring ---- */
+
+/* A queue being served in a round of the batched path. */
+struct fwd_active {
+	struct rt_queue *q;
+	int pkts;                    /* read in this round */
+	size_t bytes;
+	bool done;                   /* drained, paused or stopped */
+};
+
+static void fwd_complete(struct rt_worker *w, uint64_t idx, int res, bool writes)
+{
+	struct fwd_batch *b = w->batch;
+	struct fwd_slot *s;
+	int r;
+
+	if (idx >= FWD_BATCH)
+		return;
+	s = &b->slot[idx];
+	if (!writes) {
+		s->res = res;
+		return;
+	}
+	if (res == -EOPNOTSUPP || res == -EINVAL)
+		/* The kernel would not write to this device without
+		 * waiting: once more, with write(2) on the non-blocking fd. */
+		r = fwd_write(s->fd, b->buf[idx], s->len);
+	else
+		r = res >= 0 ? fwd_write_result(res, s->len, 0) : fwd_write_result(-1, s->len, -res);
+	fwd_account(&s->acct, r);
+}
+
+/* Submit the reads (or writes) queued on w's ring and wait until all n
+ * have completed: a read's result goes to its slot, a write is counted.
+ * Each completes without waiting (RWF_NOWAIT), so this returns at once.
+ * False when the ring itself failed: the router stops. */
+static bool fwd_ring_wait(struct rt_worker *w, unsigned n, bool writes)
+{
+	struct fwd_batch *b = w->batch;
+	unsigned done = 0;
+
+	for (int tries = 0; done < n; tries++) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		int r = io_uring_submit_and_wait(&b->ring, n - done);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN) {
+			log_error_r(-r, "forwarding thread %d: io_uring_enter", w->idx);
+			return false;
+		}
+		io_uring_for_each_cqe(&b->ring, head, cqe) {
+			fwd_complete(w, cqe->user_data, cqe->res, writes);
+			seen++;
+		}
+		io_uring_cq_advance(&b->ring, seen);
+		done += seen;
+		if (!seen && tries > 1000) {
+			log_error("forwarding thread %d: io_uring completes nothing", w->idx);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The ready queues of a round, served in submissions of up to FWD_BATCH
+ * reads (FWD_QUEUE_READS per queue, the first queue rotating), each
+ * followed by one submission of the writes they make. A queue stays in
+ * the round until a read finds it empty or its budget is spent, as on
+ * the path without io_uring. Returns false when the host tun or the ring
+ * failed. */
+static bool fwd_serve_batched(struct rt_worker *w, const struct epoll_event *evs, int n)
+{
+	struct fwd_batch *b = w->batch;
+	struct fwd_active act[FWD_EVENTS];
+	int na = 0, first = 0;
+	bool ok = true;
+
+	for (int i = 0; i < n; i++) {
+		struct rt_queue *q = evs[i].data.ptr;
+
+		if (!q) {
+			uint64_t v;
+			if (read(w->wake_fd, &v, sizeof v) < 0) {
+				/* EAGAIN: another wake-up took it */
+			}
+		} else if (!q->t || (!q->t->dead && !q->paused && !q->stopped)) {
+			act[na++] = (struct fwd_active){ .q = q };
+		}
+	}
+	while (na > 0 && ok) {
+		int nr = 0, m = 0;
+
+		for (int k = 0; k < na && nr < FWD_BATCH; k++) {
+			int ai = (first + k) % na;
+			struct fwd_active *a = &act[ai];
+			struct rt_queue *q = a->q;
+			int want = FWD_QUEUE_READS;
+			int left = (q->t ? FWD_BUDGET_PKTS : FWD_HOST_BUDGET_PKTS) - a->pkts;
+
+			if (q->t && q->t->out_tb.rate) {
+				/* Rate-limited: one packet at a time, the bucket
+				 * looked at before each, as without io_uring. */
+				if (fwd_over_rate(w, q)) {
+					a->done = true;
+					continue;
+				}
+				want = 1;
+			}
+			if (want > left)
+				want = left;
+			if (want > FWD_BATCH - nr)
+				want = FWD_BATCH - nr;
+			for (int j = 0; j < want; j++, nr++) {
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+				/* The ring has room for 2 * FWD_BATCH entries and
+				 * holds nothing between submissions. */
+				io_uring_prep_read(sqe, q->fd, b->buf[nr], PACKET_MAX, 0);
+				sqe->rw_flags = RWF_NOWAIT;  /* an empty queue answers EAGAIN */
+				sqe->user_data = (uint64_t)nr;
+				b->slot[nr].q = q;
+				b->slot[nr].act = ai;
+			}
+		}
+		first++;
+		if (nr == 0)
+			break;
+		if (!fwd_ring_wait(w, (unsigned)nr, false))
+			return false;
+		b->nwrites = 0;
+		for (int i = 0; i < nr; i++) {
+			struct fwd_slot *s = &b->slot[i];
+			struct fwd_active *a = &act[s->act];
+
+			if (s->res == -EAGAIN) {
+				a->done = true;          /* drained */
+			} else if (s->res == -EOPNOTSUPP || s->res == -EINVAL) {
+				/* This kernel's tun cannot read without waiting:
+				 * nothing was read; the thread goes back to read(2). */
+				b->broken = true;
+				a->done = true;
+			} else if (s->res <= 0) {
+				a->done = true;
+				if (!s->q->t)
+					ok = fwd_host_failed(w, -s->res);
+				else
+					fwd_queue_stopped(w, s->q, -s->res);
+			} else {
+				a->pkts++;
+				a->bytes += (size_t)s->res;
+				b->cur = i;
+				if (!s->q->t) {
+					fwd_from_host(w, b->buf[i], (size_t)s->res);
+				} else {
+					fwd_take_tokens(s->q->t, s->res);
+					fwd_from_tenant(w, s->q->t, b->buf[i], (size_t)s->res);
+				}
+				b->cur = -1;
+			}
+		}
+		if (b->nwrites && !fwd_ring_wait(w, (unsigned)b->nwrites, true))
+			return false;
+		for (int k = 0; k < na; k++) {
+			struct fwd_active *a = &act[k];
+			bool host = !a->q->t;
+
+			if (!a->done && a->pkts < (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) &&
+			    (host || a->bytes < FWD_BUDGET_BYTES))
+				act[m++] = *a;
+		}
+		na = m;
+	}
+	return ok;
+}
+
+/* The thread's ring and buffers, made by the thread that submits to
+ * them. NULL when router.io_uring is off or the kernel refuses io_uring
+ * (kernel.io_uring_disabled, a seccomp policy, an old kernel): the
+ * thread then makes one system call per packet. */
+static struct fwd_batch *fwd_batch_new(struct rt_worker *w)
+{
+	static const unsigned flags[] = { IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL, 0 };
+	struct fwd_batch *b;
+	int r = -ENOMEM;
+
+	if (!w->R->host->router.io_uring)
+		return NULL;
+	if (!(b = calloc(1, sizeof *b)))
+		goto fail;
+	for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+		if ((r = io_uring_queue_init(2 * FWD_BATCH, &b->ring, flags[i])) != -EINVAL)
+			break;
+	if (r < 0) {
+		free(b);
+		goto fail;
+	}
+	for (int i = 0; i < FWD_BATCH; i++)
+		if (!(b->buf[i] = malloc(PACKET_MAX))) {
+			r = -ENOMEM;
+			io_uring_queue_exit(&b->ring);
+			while (i-- > 0)
+				free(b->buf[i]);
+			free(b);
+			goto fail;
+		}
+	b->cur = -1;
+	if (w->idx == 0)
+		log_info("forwarding through io_uring: up to %d packets per system call", FWD_BATCH);
+	return b;
+fail:
+	if (w->idx == 0)
+		log_warn_r(-r, "io_uring unavailable: one system call per packet");
+	return NULL;
+}
+
+static void fwd_batch_free(struct fwd_batch *b)
+{
+	if (!b)
+		return;
+	io_uring_queue_exit(&b->ring);
+	for (int i = 0; i < FWD_BATCH; i++)
+		free(b->buf[i]);
+	free(b);
+}
+
+static void fwd_batch_start(struct rt_worker *w)
+{
+	struct fwd_batch *b = fwd_batch_new(w);
+
+	__atomic_store_n(&w->batch, b, __ATOMIC_RELEASE);
+}
+
+/* After a round in which the kernel refused to read a tun without
+ * waiting: this thread forwards with read(2) and write(2) from now on. */
+static void fwd_batch_drop(struct rt_worker *w)
+{
+	struct fwd_batch *b = w->batch;
+
+	log_warn("forwarding thread %d: this kernel's tun cannot be read through io_uring without "
+		 "waiting; one system call per packet from now on", w->idx);
+	__atomic_store_n(&w->batch, NULL, __ATOMIC_RELEASE);
+	fwd_batch_free(b);
 }
 
 /* One round of w's events: a new epoch, epoll_wait (timeout ms), every
@@ -452,6 +797,13 @@ static int fwd_round(struct rt_worker *w, int timeout)
 	}
 	w->now = fwd_clock();
 	pthread_rwlock_rdlock(&R->lock);
+	if (w->batch) {
+		if (!fwd_serve_batched(w, evs, n)) {
+			pthread_rwlock_unlock(&R->lock);
+			return -2;
+		}
+		n = 0;
+	}
 	for (int i = 0; i < n; i++) {
 		struct rt_queue *q = evs[i].data.ptr;
 
@@ -471,6 +823,8 @@ static int fwd_round(struct rt_worker *w, int timeout)
 	}
 	timeout = w->paused ? fwd_resume(w) : -1;
 	pthread_rwlock_unlock(&R->lock);
+	if (w->batch && w->batch->broken)
+		fwd_batch_drop(w);
 	return timeout;
 }
 
@@ -492,6 +846,7 @@ static void *fwd_worker_main(void *arg)
 	if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
 		log_warn("forwarding thread %d: cannot pin it", w->idx);
 #endif
+	fwd_batch_start(w);
 	while (!fwd_stopping(R)) {
 		timeout = fwd_round(w, timeout);
 		if (timeout == -2) {
@@ -841,6 +1196,7 @@ int fwd_start(struct router *R)
 		ev_init(&R->inline_timer, fwd_inline_timer_cb);
 		R->inline_timer.data = R;
 		ev_io_start(R->loop, &R->inline_io);
+		fwd_batch_start(&R->w[0]);
 		R->w[0].started = true;
 		R->inline_fwd = true;
 		return 0;
@@ -890,6 +1246,7 @@ void fwd_shutdown(struct router *R)
 		close(R->w[i].wake_fd);
 		close(R->w[i].host_q.fd);
 		free(R->w[i].buf);
+		fwd_batch_free(R->w[i].batch);
 	}
 	filter_free(&R->fw_out);
 	filter_free(&R->fw_in);

@@ -108,6 +108,7 @@ struct rt_worker {
 	int wake_fd;                 /* eventfd: the main thread wants a new epoch */
 	uint64_t epoch;              /* bumped before each epoll_wait (atomic store, read by main) */
 	uint8_t *buf;                /* one packet, PACKET_MAX bytes */
+	struct fwd_batch *batch;     /* io_uring and its buffers; NULL: one system call per packet */
 	double now;                  /* CLOCK_MONOTONIC after the last epoll_wait */
 	struct rt_queue host_q;      /* queue idx of the host tun */
 	struct rt_queue *paused;

@@ -247,12 +247,14 @@ ROUTER_YAML = """router:
 class RouterHost(Host):
     """A fief host whose launcher and router run in the outer namespace."""
 
-    def __init__(self, base, distros, net, firewall="", ipv6=False, threads=None):
+    def __init__(self, base, distros, net, firewall="", ipv6=False, threads=None, io_uring=True):
         super().__init__(base, distros)
         self.net = net
         text = self.host_file.read_text()
         address6 = f"  address6: '{ROUTER6}/64'\n" if ipv6 else ""
         threads = f"  threads: {threads}\n" if threads else ""
+        if not io_uring:
+            threads += "  io_uring: false\n"
         self.host_file.write_text(text.replace("router: {enabled: false}\n",
                                                ROUTER_YAML.format(firewall=firewall, address6=address6,
                                                                   threads=threads)))
@@ -340,9 +342,9 @@ def net():
     n.close()
 
 
-def make_rhost(testroot, net, firewall="", ipv6=False, threads=None):
+def make_rhost(testroot, net, firewall="", ipv6=False, threads=None, io_uring=True):
     base = tempfile.mkdtemp(prefix="fief-rt-")
-    return RouterHost(base, testroot, net, firewall, ipv6, threads)
+    return RouterHost(base, testroot, net, firewall, ipv6, threads, io_uring)
 
 
 @pytest.fixture
@@ -386,14 +388,21 @@ def rhost(testroot, net, upstream):
     assert teardown_rhost(h) == 0
 
 
-@pytest.fixture(params=[1, 2], ids=["threads1", "threads2"])
+@pytest.fixture(params=[(1, True), (2, True), (2, False)], ids=["threads1", "threads2", "threads2-syscalls"])
 def rhost_mq(request, testroot, net, upstream):
     """A router host with router.threads 1 (one queue, as before
-    multi-queue) and 2 (two queues, two forwarding threads)."""
-    h = make_rhost(testroot, net, threads=request.param)
-    h.threads = request.param
+    multi-queue) and 2 (two queues, two forwarding threads), forwarding
+    through io_uring; and with two threads making one read(2) and one
+    write(2) per packet (router.io_uring: false, what a kernel without
+    io_uring gets)."""
+    h = make_rhost(testroot, net, threads=request.param[0], io_uring=request.param[1])
+    h.threads, h.io_uring = request.param
     h.start_router()
     h.start_launcher()
+    # the path asked for is the one taken (this kernel has io_uring)
+    want = h.threads if h.io_uring else 0
+    wait_for(lambda: (h.stats_or_none() or {}).get("router", {}).get("io_uring") == want,
+             what=f"{want} forwarding threads on io_uring")
     yield h
     assert teardown_rhost(h) == 0
 
