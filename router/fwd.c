@@ -54,7 +54,9 @@
  * call costs a microsecond, the two per packet of read(2) and write(2)
  * were a tenth of the router's CPU (docs/benchmarks.md). */
 #define FWD_BATCH 32
+#ifndef FWD_QUEUE_READS
 #define FWD_QUEUE_READS 8
+#endif
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
 #endif
@@ -171,8 +173,12 @@ struct fwd_acct {
 	uint32_t ip_len;
 };
 
-/* The io_uring of a thread: FWD_BATCH buffers, one read into each per
- * submission, and at most one write out of each. */
+/* The io_uring of a thread: two sets of FWD_BATCH buffers, one read into
+ * each, at most one write out of each. A submission carries the writes
+ * of the packets read into one set and the next reads, into the other. */
+#define FWD_SLOTS (2 * FWD_BATCH)
+#define FWD_WRITE_TAG 0x10000u       /* in user_data: a write (else a read) */
+
 struct fwd_slot {
 	struct rt_queue *q;          /* the queue read into this buffer */
 	int act;                     /* its index in the round's active queues */
@@ -187,8 +193,8 @@ struct fwd_batch {
 	int cur;                     /* the slot being forwarded; -1: write at once */
 	int nwrites;                 /* writes queued in this submission */
 	bool broken;                 /* the kernel refused a read without waiting */
-	uint8_t *buf[FWD_BATCH];
-	struct fwd_slot slot[FWD_BATCH];
+	uint8_t *buf[FWD_SLOTS];
+	struct fwd_slot slot[FWD_SLOTS];
 };
 
 /* A write's outcome as fwd_account takes it: 0 written, -EAGAIN the
@@ -244,7 +250,7 @@ static void fwd_send(struct rt_worker *w, int fd, const uint8_t *buf, size_t len
 		 * the packet is dropped and counted, as with write(2) on the
 		 * non-blocking fd. */
 		sqe->rw_flags = RWF_NOWAIT;
-		sqe->user_data = (uint64_t)b->cur;
+		sqe->user_data = FWD_WRITE_TAG | (uint64_t)b->cur;
 		s->fd = fd;
 		s->len = (uint32_t)len;
 		s->acct = *a;
@@ -533,19 +539,22 @@ struct fwd_active {
 	struct rt_queue *q;
 	int pkts;                    /* read in this round */
 	size_t bytes;
-	bool done;                   /* drained, paused or stopped */
+	int want;                    /* reads to ask for in the next submission */
+	int asked, got;              /* in the current one: reads, packets */
+	bool done;                   /* drained, paused, stopped or out of budget */
 };
 
-static void fwd_complete(struct rt_worker *w, uint64_t idx, int res, bool writes)
+static void fwd_complete(struct rt_worker *w, uint64_t ud, int res)
 {
 	struct fwd_batch *b = w->batch;
+	unsigned idx = (unsigned)(ud & ~(uint64_t)FWD_WRITE_TAG);
 	struct fwd_slot *s;
 	int r;
 
-	if (idx >= FWD_BATCH)
+	if (idx >= FWD_SLOTS)
 		return;
 	s = &b->slot[idx];
-	if (!writes) {
+	if (!(ud & FWD_WRITE_TAG)) {
 		s->res = res;
 		return;
 	}
@@ -558,11 +567,11 @@ static void fwd_complete(struct rt_worker *w, uint64_t idx, int res, bool writes
 	fwd_account(&s->acct, r);
 }
 
-/* Submit the reads (or writes) queued on w's ring and wait until all n
+/* Submit what w's ring holds (n reads and writes) and wait until all
  * have completed: a read's result goes to its slot, a write is counted.
  * Each completes without waiting (RWF_NOWAIT), so this returns at once.
  * False when the ring itself failed: the router stops. */
-static bool fwd_ring_wait(struct rt_worker *w, unsigned n, bool writes)
+static bool fwd_ring_wait(struct rt_worker *w, unsigned n)
 {
 	struct fwd_batch *b = w->batch;
 	unsigned done = 0;
@@ -577,7 +586,7 @@ static bool fwd_ring_wait(struct rt_worker *w, unsigned n, bool writes)
 			return false;
 		}
 		io_uring_for_each_cqe(&b->ring, head, cqe) {
-			fwd_complete(w, cqe->user_data, cqe->res, writes);
+			fwd_complete(w, cqe->user_data, cqe->res);
 			seen++;
 		}
 		io_uring_cq_advance(&b->ring, seen);
@@ -590,17 +599,106 @@ static bool fwd_ring_wait(struct rt_worker *w, unsigned n, bool writes)
 	return true;
 }
 
-/* The ready queues of a round, served in submissions of up to FWD_BATCH
- * reads (FWD_QUEUE_READS per queue, the first queue rotating), each
- * followed by one submission of the writes they make. A queue stays in
- * the round until a read finds it empty or its budget is spent, as on
- * the path without io_uring. Returns false when the host tun or the ring
- * failed. */
-static bool fwd_serve_batched(struct rt_worker *w, const struct epoll_event *evs, int n)
+/* Queue the next reads of the round's active queues into the slots of
+ * set `base` (0 or FWD_BATCH), the first queue rotating from one
+ * submission to the next. Returns how many. */
+static int fwd_queue_reads(struct rt_worker *w, struct fwd_active *act, int na, int first, int base)
 {
 	struct fwd_batch *b = w->batch;
+	int nr = 0;
+
+	for (int k = 0; k < na; k++)
+		act[k].asked = act[k].got = 0;
+	for (int k = 0; k < na && nr < FWD_BATCH; k++) {
+		int ai = (first + k) % na;
+		struct fwd_active *a = &act[ai];
+		struct rt_queue *q = a->q;
+		int want = a->want;
+
+		if (a->done)
+			continue;
+		if (q->t && q->t->out_tb.rate) {
+			/* Rate-limited: one packet at a time, the bucket looked
+			 * at before each, as without io_uring. */
+			if (fwd_over_rate(w, q)) {
+				a->done = true;
+				continue;
+			}
+			want = 1;
+		}
+		if (want > FWD_BATCH - nr)
+			want = FWD_BATCH - nr;
+		for (int j = 0; j < want; j++, nr++) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+			/* The ring has room for FWD_SLOTS entries, and holds
+			 * at most one per slot of this set and of the other. */
+			io_uring_prep_read(sqe, q->fd, b->buf[base + nr], PACKET_MAX, 0);
+			sqe->rw_flags = RWF_NOWAIT;  /* an empty queue answers EAGAIN */
+			sqe->user_data = (uint64_t)(base + nr);
+			b->slot[base + nr].q = q;
+			b->slot[base + nr].act = ai;
+		}
+		a->asked = want;
+	}
+	return nr;
+}
+
+/* Forward the nr packets read into set `base`: their writes are queued
+ * on the ring, to go with the next reads. False when the host tun
+ * failed. */
+static bool fwd_forward_set(struct rt_worker *w, struct fwd_active *act, int base, int nr)
+{
+	struct fwd_batch *b = w->batch;
+	bool ok = true;
+
+	for (int i = base; i < base + nr; i++) {
+		struct fwd_slot *s = &b->slot[i];
+		struct fwd_active *a = &act[s->act];
+
+		if (s->res == -EAGAIN) {
+			a->done = true;              /* drained */
+		} else if (s->res == -EOPNOTSUPP || s->res == -EINVAL) {
+			/* This kernel's tun cannot be read without waiting:
+			 * nothing was read; the thread goes back to read(2). */
+			b->broken = true;
+			a->done = true;
+		} else if (s->res <= 0) {
+			a->done = true;
+			if (!s->q->t)
+				ok = fwd_host_failed(w, -s->res);
+			else
+				fwd_queue_stopped(w, s->q, -s->res);
+		} else {
+			a->pkts++;
+			a->got++;
+			a->bytes += (size_t)s->res;
+			b->cur = i;
+			if (!s->q->t) {
+				fwd_from_host(w, b->buf[i], (size_t)s->res);
+			} else {
+				fwd_take_tokens(s->q->t, s->res);
+				fwd_from_tenant(w, s->q->t, b->buf[i], (size_t)s->res);
+			}
+			b->cur = -1;
+		}
+	}
+	return ok;
+}
+
+/* The ready queues of a round, through w's ring. Each submission carries
+ * the writes of the packets the previous one read and the next reads, so
+ * a round of n packets costs about two system calls beyond epoll_wait
+ * instead of 2n + 1 (a read that finds the queue empty included). A
+ * queue is asked for as many packets as it gave in its last round (1 to
+ * FWD_QUEUE_READS), twice as many each time it gave all it was asked
+ * for, and stays in the round until a read finds it empty or its budget
+ * is spent, as on the path without io_uring. Returns false when the host
+ * tun or the ring failed. */
+static bool fwd_serve_batched(struct rt_worker *w, const struct epoll_event *evs, int n)
+{
 	struct fwd_active act[FWD_EVENTS];
-	int na = 0, first = 0;
+	int na = 0, first = 0, base = 0, nr;
 	bool ok = true;
 
 	for (int i = 0; i < n; i++) {
@@ -612,91 +710,41 @@ static bool fwd_serve_batched(struct rt_worker *w, const struct epoll_event *evs
 				/* EAGAIN: another wake-up took it */
 			}
 		} else if (!q->t || (!q->t->dead && !q->paused && !q->stopped)) {
-			act[na++] = (struct fwd_active){ .q = q };
+			act[na++] = (struct fwd_active){ .q = q, .want = q->burst ? q->burst : 1 };
 		}
 	}
-	while (na > 0 && ok) {
-		int nr = 0, m = 0;
+	nr = fwd_queue_reads(w, act, na, first++, base);
+	while (nr > 0 || w->batch->nwrites > 0) {
+		unsigned pending = (unsigned)(nr + w->batch->nwrites);
 
-		for (int k = 0; k < na && nr < FWD_BATCH; k++) {
-			int ai = (first + k) % na;
-			struct fwd_active *a = &act[ai];
-			struct rt_queue *q = a->q;
-			int want = FWD_QUEUE_READS;
-			int left = (q->t ? FWD_BUDGET_PKTS : FWD_HOST_BUDGET_PKTS) - a->pkts;
-
-			if (q->t && q->t->out_tb.rate) {
-				/* Rate-limited: one packet at a time, the bucket
-				 * looked at before each, as without io_uring. */
-				if (fwd_over_rate(w, q)) {
-					a->done = true;
-					continue;
-				}
-				want = 1;
-			}
-			if (want > left)
-				want = left;
-			if (want > FWD_BATCH - nr)
-				want = FWD_BATCH - nr;
-			for (int j = 0; j < want; j++, nr++) {
-				struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
-
-				/* The ring has room for 2 * FWD_BATCH entries and
-				 * holds nothing between submissions. */
-				io_uring_prep_read(sqe, q->fd, b->buf[nr], PACKET_MAX, 0);
-				sqe->rw_flags = RWF_NOWAIT;  /* an empty queue answers EAGAIN */
-				sqe->user_data = (uint64_t)nr;
-				b->slot[nr].q = q;
-				b->slot[nr].act = ai;
-			}
-		}
-		first++;
-		if (nr == 0)
-			break;
-		if (!fwd_ring_wait(w, (unsigned)nr, false))
+		if (!fwd_ring_wait(w, pending))
 			return false;
-		b->nwrites = 0;
-		for (int i = 0; i < nr; i++) {
-			struct fwd_slot *s = &b->slot[i];
-			struct fwd_active *a = &act[s->act];
-
-			if (s->res == -EAGAIN) {
-				a->done = true;          /* drained */
-			} else if (s->res == -EOPNOTSUPP || s->res == -EINVAL) {
-				/* This kernel's tun cannot read without waiting:
-				 * nothing was read; the thread goes back to read(2). */
-				b->broken = true;
-				a->done = true;
-			} else if (s->res <= 0) {
-				a->done = true;
-				if (!s->q->t)
-					ok = fwd_host_failed(w, -s->res);
-				else
-					fwd_queue_stopped(w, s->q, -s->res);
-			} else {
-				a->pkts++;
-				a->bytes += (size_t)s->res;
-				b->cur = i;
-				if (!s->q->t) {
-					fwd_from_host(w, b->buf[i], (size_t)s->res);
-				} else {
-					fwd_take_tokens(s->q->t, s->res);
-					fwd_from_tenant(w, s->q->t, b->buf[i], (size_t)s->res);
-				}
-				b->cur = -1;
-			}
-		}
-		if (b->nwrites && !fwd_ring_wait(w, (unsigned)b->nwrites, true))
-			return false;
+		w->batch->nwrites = 0;
+		if (!fwd_forward_set(w, act, base, nr))
+			ok = false;
 		for (int k = 0; k < na; k++) {
 			struct fwd_active *a = &act[k];
 			bool host = !a->q->t;
 
-			if (!a->done && a->pkts < (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) &&
-			    (host || a->bytes < FWD_BUDGET_BYTES))
-				act[m++] = *a;
+			if (a->asked == 0)
+				continue;                /* no room for it this time */
+			if (a->got < a->asked)
+				a->done = true;
+			else if (a->want < FWD_QUEUE_READS)
+				a->want = a->want * 2 < FWD_QUEUE_READS ? a->want * 2 : FWD_QUEUE_READS;
+			if (a->pkts >= (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) ||
+			    (!host && a->bytes >= FWD_BUDGET_BYTES))
+				a->done = true;
+			if (a->want > (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) - a->pkts)
+				a->want = (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) - a->pkts;
 		}
-		na = m;
+		base ^= FWD_BATCH;
+		nr = ok ? fwd_queue_reads(w, act, na, first++, base) : 0;
+	}
+	for (int k = 0; k < na; k++) {
+		int p = act[k].pkts;
+
+		act[k].q->burst = (uint8_t)(p < 1 ? 1 : p > FWD_QUEUE_READS ? FWD_QUEUE_READS : p);
 	}
 	return ok;
 }
@@ -716,13 +764,13 @@ static struct fwd_batch *fwd_batch_new(struct rt_worker *w)
 	if (!(b = calloc(1, sizeof *b)))
 		goto fail;
 	for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
-		if ((r = io_uring_queue_init(2 * FWD_BATCH, &b->ring, flags[i])) != -EINVAL)
+		if ((r = io_uring_queue_init(FWD_SLOTS, &b->ring, flags[i])) != -EINVAL)
 			break;
 	if (r < 0) {
 		free(b);
 		goto fail;
 	}
-	for (int i = 0; i < FWD_BATCH; i++)
+	for (int i = 0; i < FWD_SLOTS; i++)
 		if (!(b->buf[i] = malloc(PACKET_MAX))) {
 			r = -ENOMEM;
 			io_uring_queue_exit(&b->ring);
@@ -746,7 +794,7 @@ static void fwd_batch_free(struct fwd_batch *b)
 	if (!b)
 		return;
 	io_uring_queue_exit(&b->ring);
-	for (int i = 0; i < FWD_BATCH; i++)
+	for (int i = 0; i < FWD_SLOTS; i++)
 		free(b->buf[i]);
 	free(b);
 }

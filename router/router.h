@@ -70,6 +70,7 @@ struct rt_queue {
 	int worker;                  /* index of the thread that reads it */
 	bool paused;                 /* over the outbound rate: not polled until resume_at */
 	bool stopped;                /* reading failed: never polled again */
+	uint8_t burst;               /* packets it gave in its last round (io_uring reads to ask for) */
 	double resume_at;
 	struct rt_queue *pnext;      /* the worker's list of paused queues */
 };
