@@ -644,6 +644,36 @@ static int fwd_queue_reads(struct rt_worker *w, struct fwd_active *act, int na, 
 	return nr;
 }
 
+/* The first read of each ready queue, with read(2) into set `base`: on
+ * this path an io_uring_enter costs about twice a read(2), and a round
+ * often has a single packet (a request, an answer, a keystroke), which
+ * then goes out with the first submission, as soon as with read(2) and
+ * write(2). Returns how many. */
+static int fwd_first_reads(struct rt_worker *w, struct fwd_active *act, int na, int base)
+{
+	struct fwd_batch *b = w->batch;
+	int nr = 0;
+
+	for (int k = 0; k < na && nr < FWD_BATCH; k++) {
+		struct fwd_active *a = &act[k];
+		struct fwd_slot *s = &b->slot[base + nr];
+		ssize_t n;
+
+		a->asked = a->got = 0;
+		if (a->q->t && fwd_over_rate(w, a->q)) {
+			a->done = true;
+			continue;
+		}
+		n = read(a->q->fd, b->buf[base + nr], PACKET_MAX);
+		s->res = n >= 0 ? (int)n : errno == EINTR ? -EAGAIN : -errno;
+		s->q = a->q;
+		s->act = k;
+		a->asked = 1;
+		nr++;
+	}
+	return nr;
+}
+
 /* Forward the nr packets read into set `base`: their writes are queued
  * on the ring, to go with the next reads. False when the host tun
  * failed. */
@@ -686,10 +716,11 @@ static bool fwd_forward_set(struct rt_worker *w, struct fwd_active *act, int bas
 	return ok;
 }
 
-/* The ready queues of a round, through w's ring. Each submission carries
- * the writes of the packets the previous one read and the next reads, so
- * a round of n packets costs about two system calls beyond epoll_wait
- * instead of 2n + 1 (a read that finds the queue empty included). A
+/* The ready queues of a round, through w's ring. Each queue's first
+ * packet comes with read(2); then each submission carries the writes of
+ * the packets read before and the next reads, so a round of n packets
+ * from one queue costs about two system calls beyond epoll_wait instead
+ * of 2n + 1 (a read that finds the queue empty included). A
  * queue is asked for as many packets as it gave in its last round (1 to
  * FWD_QUEUE_READS), twice as many each time it gave all it was asked
  * for, and stays in the round until a read finds it empty or its budget
@@ -713,13 +744,13 @@ static bool fwd_serve_batched(struct rt_worker *w, const struct epoll_event *evs
 			act[na++] = (struct fwd_active){ .q = q, .want = q->burst ? q->burst : 1 };
 		}
 	}
-	nr = fwd_queue_reads(w, act, na, first++, base);
-	while (nr > 0 || w->batch->nwrites > 0) {
-		unsigned pending = (unsigned)(nr + w->batch->nwrites);
-
-		if (!fwd_ring_wait(w, pending))
-			return false;
-		w->batch->nwrites = 0;
+	nr = fwd_first_reads(w, act, na, base);
+	for (bool first_reads = true; nr > 0 || w->batch->nwrites > 0; first_reads = false) {
+		if (!first_reads) {
+			if (!fwd_ring_wait(w, (unsigned)(nr + w->batch->nwrites)))
+				return false;
+			w->batch->nwrites = 0;
+		}
 		if (!fwd_forward_set(w, act, base, nr))
 			ok = false;
 		for (int k = 0; k < na; k++) {
@@ -730,7 +761,7 @@ static bool fwd_serve_batched(struct rt_worker *w, const struct epoll_event *evs
 				continue;                /* no room for it this time */
 			if (a->got < a->asked)
 				a->done = true;
-			else if (a->want < FWD_QUEUE_READS)
+			else if (a->asked >= a->want && a->want < FWD_QUEUE_READS)
 				a->want = a->want * 2 < FWD_QUEUE_READS ? a->want * 2 : FWD_QUEUE_READS;
 			if (a->pkts >= (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) ||
 			    (!host && a->bytes >= FWD_BUDGET_BYTES))
