@@ -183,6 +183,7 @@ struct fwd_slot {
 	struct rt_queue *q;          /* the queue read into this buffer */
 	int act;                     /* its index in the round's active queues */
 	int res;                     /* the read's result: length or -errno */
+	bool ring;                   /* read through the ring (else with read(2)) */
 	int fd;                      /* the write queued from this buffer */
 	uint32_t len;
 	struct fwd_acct acct;
@@ -638,6 +639,7 @@ static int fwd_queue_reads(struct rt_worker *w, struct fwd_active *act, int na, 
 			sqe->user_data = (uint64_t)(base + nr);
 			b->slot[base + nr].q = q;
 			b->slot[base + nr].act = ai;
+			b->slot[base + nr].ring = true;
 		}
 		a->asked = want;
 	}
@@ -666,6 +668,7 @@ static int fwd_first_reads(struct rt_worker *w, struct fwd_active *act, int na, 
 		}
 		n = read(a->q->fd, b->buf[base + nr], PACKET_MAX);
 		s->res = n >= 0 ? (int)n : errno == EINTR ? -EAGAIN : -errno;
+		s->ring = false;
 		s->q = a->q;
 		s->act = k;
 		a->asked = 1;
@@ -688,7 +691,7 @@ static bool fwd_forward_set(struct rt_worker *w, struct fwd_active *act, int bas
 
 		if (s->res == -EAGAIN) {
 			a->done = true;              /* drained */
-		} else if (s->res == -EOPNOTSUPP || s->res == -EINVAL) {
+		} else if (s->ring && (s->res == -EOPNOTSUPP || s->res == -EINVAL)) {
 			/* This kernel's tun cannot be read without waiting:
 			 * nothing was read; the thread goes back to read(2). */
 			b->broken = true;
