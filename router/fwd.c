@@ -13,6 +13,14 @@
  * a packet, so partial checksums and GSO metadata pass through as they
  * came and the kernel on the far side finishes them.
  *
+ * System calls: with io_uring (router.io_uring, the default) a round
+ * reads each ready queue's first packet with read(2), then hands the
+ * kernel the writes of what it has read together with the next reads in
+ * one io_uring_enter, until the queues are empty or out of budget
+ * (fwd_serve_batched). Without it, one read(2) and one write(2) per
+ * packet (fwd_tenant_queue, fwd_host_queue). Both paths share every
+ * check and count: only fwd_send differs.
+ *
  * Fairness: a queue is read at most FWD_BUDGET_PKTS packets or
  * FWD_BUDGET_BYTES per wakeup and then yields to the others (epoll is
  * level-triggered, so a tenant with more to send is simply called again
@@ -48,11 +56,11 @@
 #ifndef FWD_PIN
 #define FWD_PIN 0                    /* 1: pin thread i to CPU i (an experiment, see docs/benchmarks.md) */
 #endif
-/* With io_uring (router.io_uring, the default) a thread reads up to
- * FWD_BATCH packets with one system call, at most FWD_QUEUE_READS of them
- * from one queue, and writes them with one more: on a VM where a system
- * call costs a microsecond, the two per packet of read(2) and write(2)
- * were a tenth of the router's CPU (docs/benchmarks.md). */
+/* With io_uring a thread reads up to FWD_BATCH packets in one system
+ * call, at most FWD_QUEUE_READS of them from one queue, and their writes
+ * go with the next such call: on a VM where a system call costs a
+ * microsecond, the two per packet of read(2) and write(2) were a tenth
+ * or more of the router's CPU (docs/benchmarks.md). */
 #define FWD_BATCH 32
 #ifndef FWD_QUEUE_READS
 #define FWD_QUEUE_READS 8
