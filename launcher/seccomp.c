@@ -4,7 +4,8 @@
  * the filter is the second wall, and the only one for what the kernel
  * lets any user do: user namespaces (a root of one's own, and with it a
  * much larger kernel surface), the kernel keyring (not namespaced), BPF,
- * perf events, userfaultfd, and faking terminal input with TIOCSTI. */
+ * perf events, userfaultfd, io_uring, and faking terminal input with
+ * TIOCSTI. */
 #include "seccomp.h"
 
 #include <errno.h>
@@ -30,6 +31,11 @@ static const char *const seccomp_denied[] = {
 	"init_module", "finit_module", "delete_module", "open_by_handle_at",
 	"swapon", "swapoff", "reboot", "acct", "quotactl", "iopl", "ioperm",
 	"lookup_dcookie", "syslog", "vhangup", "nfsservctl", "uselib",
+	/* io_uring reaches much of the kernel by paths of its own, and has
+	 * been the way into many kernel exploits; programs that use it fall
+	 * back to ordinary system calls on EPERM, which is also what
+	 * kernel.io_uring_disabled answers. */
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
 };
 
 static int seccomp_deny(scmp_filter_ctx ctx, const char *name)

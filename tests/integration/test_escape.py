@@ -113,6 +113,7 @@ ATTEMPTS = [
     ("perf", "open a perf event", "try", "perf", None, {"EPERM", "EACCES"}),
     ("bpf", "load BPF", "try", "bpf", None, {"EPERM"}),
     ("userfaultfd", "make a userfaultfd", "try", "userfaultfd", None, {"EPERM"}),
+    ("io-uring", "set up an io_uring", "try", "io-uring", None, {"EPERM"}),
     ("iopl", "raise the I/O privilege level", "try", "iopl", None, {"EPERM"}),
     ("reboot", "reboot", "try", "reboot", None, {"EPERM"}),
     ("hostname", "change the hostname", "try", "sethostname", None, {"EPERM"}),

@@ -835,6 +835,12 @@ static int try_action(const char *a, const char *arg)
 	}
 	if (!strcmp(a, "userfaultfd"))
 		return (int)syscall(SYS_userfaultfd, 0);
+	if (!strcmp(a, "io-uring")) {
+		/* a zeroed struct io_uring_params: a ring of 4 entries
+		 * unfiltered */
+		char params[120] = { 0 };
+		return (int)syscall(SYS_io_uring_setup, 4, params);
+	}
 	if (!strcmp(a, "hardlink"))
 		return link(arg, "hardlink-probe");      /* into the cwd: the home */
 	if (!strcmp(a, "chmod-suid"))

@@ -79,6 +79,11 @@ static __attribute__((noreturn)) void probe_child(bool ahead)
 		_exit(7);
 	if (refused(syscall(SYS_bpf, 0, NULL, 0), EPERM))
 		_exit(8);
+	/* Unfiltered: EFAULT for the missing parameters, EBADF for the fd. */
+	if (refused(syscall(SYS_io_uring_setup, 1, NULL), EPERM) ||
+	    refused(syscall(SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0), EPERM) ||
+	    refused(syscall(SYS_io_uring_register, -1, 0, NULL, 0), EPERM))
+		_exit(9);
 	/* Ordinary calls still work: a fork (through clone), a pipe, I/O. */
 	int p[2];
 	if (pipe(p) < 0 || write(p[1], "ok", 2) != 2)
