@@ -502,29 +502,38 @@ def test_login_grace(gw):
 def test_failures_from_one_source_are_rate_limited(gw):
     # 127.0.0.2 burns its budget (40 failures, one forgiven every 3 s);
     # 127.0.0.1 is not affected. The budget refills while the attempts
-    # run, so count them until the gateway closes on accept, and bound
-    # that count by the budget and the time it took (a slow build makes
-    # fewer attempts per refill).
+    # run, so they go on until the gateway closes on accept, and their
+    # count is bounded by the budget and the time they took.
     def attempt(src, user="alice", key="eve"):
         return gw.ssh(user, "true", key=key, opts=["-b", src], timeout=20)
 
     def cut(r):
         return r.returncode == 255 and DENIED not in r.stderr   # closed on accept, before any auth
 
-    t0, refused = time.monotonic(), 0
-    while refused < 150 and time.monotonic() - t0 < 120:
-        r = attempt("127.0.0.2")
-        if cut(r):
-            break
-        assert DENIED in r.stderr, r.stderr
-        refused += 1
-    took = time.monotonic() - t0
+    def spend():
+        t0, refused = time.monotonic(), 0
+        while refused < 150 and time.monotonic() - t0 < 120:
+            r = attempt("127.0.0.2")
+            if cut(r):
+                return refused, time.monotonic() - t0
+            assert DENIED in r.stderr, r.stderr
+            refused += 1
+        raise AssertionError(f"{refused} failed logins in {time.monotonic() - t0:.1f} s and still not limited")
+
+    refused, took = spend()
     print(f"127.0.0.2 cut off after {refused} failed logins in {took:.1f} s")
-    assert cut(r), f"{refused} failed logins in {took:.1f} s and still not limited"
     # each attempt costs the source at least one failure, and at most two
     assert 20 <= refused <= 40 + took / 3 + 2, (refused, took)
-    r = attempt("127.0.0.2", key="alice")
-    assert cut(r), r.stderr                  # the right key too, while the budget is spent
+    # The right key is cut off too while the budget is spent. A spent
+    # budget is less than one failure, and gets one back every 3 s: the
+    # right key may come just after it did (a chance of a few in a
+    # hundred), so spend again, at most three times.
+    for _ in range(3):
+        r = attempt("127.0.0.2", key="alice")
+        if cut(r):
+            break
+        assert spend()[0] <= 2
+    assert cut(r), r.stderr
     assert gw.ssh("alice", "echo ok").stdout == "ok\n"
 
 
