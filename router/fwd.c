@@ -730,8 +730,9 @@ static bool fwd_forward_set(struct rt_worker *w, struct fwd_active *act, int bas
 /* The ready queues of a round, through w's ring. Each queue's first
  * packet comes with read(2); then each submission carries the writes of
  * the packets read before and the next reads, so a round of n packets
- * from one queue costs about two system calls beyond epoll_wait instead
- * of 2n + 1 (a read that finds the queue empty included). A
+ * from one queue costs one read(2) and about n/8 + 2 io_uring_enter
+ * beyond epoll_wait instead of 2n + 1 system calls (a read that finds
+ * the queue empty included). A
  * queue is asked for as many packets as it gave in its last round (1 to
  * FWD_QUEUE_READS), twice as many each time it gave all it was asked
  * for, and stays in the round until a read finds it empty or its budget
