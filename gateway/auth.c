@@ -324,7 +324,14 @@ static void auth_failed(struct gw_session *s)
 	struct auth *a = &s->auth;
 
 	a->failures++;
-	ratelimit_failed((const struct sockaddr *)&s->peer);
+	if (ratelimit_failed((const struct sockaddr *)&s->peer)) {
+		char addr[64];
+
+		gw_addr_text((const struct sockaddr *)&s->peer, addr, sizeof addr);
+		log_warn("%s: %d failed logins: its connections are refused from now on, "
+			 "one failed login forgiven every %d s", addr, RATELIMIT_BURST,
+			 RATELIMIT_REFILL_MS / 1000);
+	}
 	if (a->failures >= (unsigned)W.host->gateway.max_auth_tries)
 		session_disconnect(s, "too many authentication failures");
 }

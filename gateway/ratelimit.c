@@ -148,15 +148,19 @@ bool ratelimit_allowed(const struct sockaddr *sa)
 	return ok;
 }
 
-void ratelimit_failed(const struct sockaddr *sa)
+bool ratelimit_failed(const struct sockaddr *sa)
 {
 	uint8_t key[16];
 	struct rl_slot *s;
+	bool spent = false;
 
 	if (!rl || !ratelimit_source(sa, key) || !rl_lock())
-		return;
+		return false;
 	s = rl_find(key, rl_now_ms(), true);
-	if (s && s->milli_tokens >= 1000)
+	if (s && s->milli_tokens >= 1000) {
 		s->milli_tokens -= 1000;
+		spent = s->milli_tokens < 1000;
+	}
 	rl_unlock();
+	return spent;
 }

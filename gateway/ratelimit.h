@@ -25,8 +25,10 @@ int ratelimit_init(void);
 /* May this source open a connection? (Does not take a token.) */
 bool ratelimit_allowed(const struct sockaddr *sa);
 
-/* One failed authentication from this source. */
-void ratelimit_failed(const struct sockaddr *sa);
+/* One failed authentication from this source. true when it spent the
+ * source's last token: from now on its connections are closed on accept
+ * (the caller says so in the log, once per spell). */
+bool ratelimit_failed(const struct sockaddr *sa);
 
 /* The source a connection is counted under: an IPv4 address (IPv4-mapped
  * IPv6 included) or an IPv6 /64, as 16 bytes. false for other families. */

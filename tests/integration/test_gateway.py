@@ -524,6 +524,11 @@ def test_failures_from_one_source_are_rate_limited(gw):
     print(f"127.0.0.2 cut off after {refused} failed logins in {took:.1f} s")
     # each attempt costs the source at least one failure, and at most two
     assert 20 <= refused <= 40 + took / 3 + 2, (refused, took)
+    # The operator is told when the budget runs out: again only after a
+    # failure came back and was spent, never once per connection refused.
+    said = "127.0.0.2: 40 failed logins: its connections are refused from now on"
+    wait_for(lambda: said in gw.gw_log(), what="the cut-off in the gateway's log")
+    assert 1 <= gw.gw_log().count(said) <= 2 + took / 3
     # The right key is cut off too while the budget is spent. A spent
     # budget is less than one failure, and gets one back every 3 s: the
     # right key may come just after it did (a chance of a few in a
