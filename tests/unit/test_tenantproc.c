@@ -142,23 +142,24 @@ static void test_cloned_child_is_the_tenant_and_shares_no_reach(void **state)
 
 /* With fs.suid_dumpable at anything but 0 the uid switch would leave the
  * shared memory dumpable: tenantproc must fork. The sysctl is the host's,
- * so the test shows tenantproc another value, a file bound over it in a
- * mount namespace of a child of its own. Exit status: 0 forked, 1 shared
- * memory, 2 could not set up. */
+ * so the test shows tenantproc another value: a child of its own, in a
+ * mount namespace of its own, writes the value into a file on a tmpfs of
+ * that namespace and binds it over the sysctl. Nothing of the host's is
+ * touched. Exit status: 0 forked, 1 shared memory, 2 could not set up. */
 static int spawn_with_suid_dumpable(const char *value)
 {
-	char path[] = "/tmp/fief-test-dumpable-XXXXXX", out[2048];
+	static const char path[] = "/tmp/suid_dumpable";
+	char out[2048];
 	int fd, status;
 	pid_t pid;
 
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, value, strlen(value)), (ssize_t)strlen(value));
-	close(fd);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("none", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k") < 0 ||
+		    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
+		    write(fd, value, strlen(value)) != (ssize_t)strlen(value) || close(fd) < 0 ||
 		    mount(path, "/proc/sys/fs/suid_dumpable", NULL, MS_BIND, NULL) < 0 ||
 		    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
 			_exit(2);
@@ -166,7 +167,6 @@ static int spawn_with_suid_dumpable(const char *value)
 		_exit(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	unlink(path);
 	assert_true(WIFEXITED(status));
 	return WEXITSTATUS(status);
 }
