@@ -62,9 +62,7 @@
  * microsecond, the two per packet of read(2) and write(2) were a tenth
  * or more of the router's CPU (docs/benchmarks.md). */
 #define FWD_BATCH 32
-#ifndef FWD_QUEUE_READS
 #define FWD_QUEUE_READS 8
-#endif
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
 #endif
@@ -548,6 +546,7 @@ struct fwd_active {
 	struct rt_queue *q;
 	int pkts;                    /* read in this round */
 	size_t bytes;
+	int budget;                  /* packets it may give in a round */
 	int want;                    /* reads to ask for in the next submission */
 	int asked, got;              /* in the current one: reads, packets */
 	bool done;                   /* drained, paused, stopped or out of budget */
@@ -567,9 +566,10 @@ static void fwd_complete(struct rt_worker *w, uint64_t ud, int res)
 		s->res = res;
 		return;
 	}
-	if (res == -EOPNOTSUPP || res == -EINVAL)
+	if (res == -EOPNOTSUPP)
 		/* The kernel would not write to this device without
-		 * waiting: once more, with write(2) on the non-blocking fd. */
+		 * waiting (RWF_NOWAIT refused): once more, with write(2) on
+		 * the non-blocking fd. */
 		r = fwd_write(s->fd, b->buf[idx], s->len);
 	else
 		r = res >= 0 ? fwd_write_result(res, s->len, 0) : fwd_write_result(-1, s->len, -res);
@@ -699,7 +699,7 @@ static bool fwd_forward_set(struct rt_worker *w, struct fwd_active *act, int bas
 
 		if (s->res == -EAGAIN) {
 			a->done = true;              /* drained */
-		} else if (s->ring && (s->res == -EOPNOTSUPP || s->res == -EINVAL)) {
+		} else if (s->ring && s->res == -EOPNOTSUPP) {
 			/* This kernel's tun cannot be read without waiting:
 			 * nothing was read; the thread goes back to read(2). */
 			b->broken = true;
@@ -738,24 +738,15 @@ static bool fwd_forward_set(struct rt_worker *w, struct fwd_active *act, int bas
  * for, and stays in the round until a read finds it empty or its budget
  * is spent, as on the path without io_uring. Returns false when the host
  * tun or the ring failed. */
-static bool fwd_serve_batched(struct rt_worker *w, const struct epoll_event *evs, int n)
+static bool fwd_serve_batched(struct rt_worker *w, struct rt_queue *const *ready, int na)
 {
 	struct fwd_active act[FWD_EVENTS];
-	int na = 0, first = 0, base = 0, nr;
+	int first = 0, base = 0, nr;
 	bool ok = true;
 
-	for (int i = 0; i < n; i++) {
-		struct rt_queue *q = evs[i].data.ptr;
-
-		if (!q) {
-			uint64_t v;
-			if (read(w->wake_fd, &v, sizeof v) < 0) {
-				/* EAGAIN: another wake-up took it */
-			}
-		} else if (!q->t || (!q->t->dead && !q->paused && !q->stopped)) {
-			act[na++] = (struct fwd_active){ .q = q, .want = q->burst ? q->burst : 1 };
-		}
-	}
+	for (int k = 0; k < na; k++)
+		act[k] = (struct fwd_active){ .q = ready[k], .want = ready[k]->burst ? ready[k]->burst : 1,
+					      .budget = ready[k]->t ? FWD_BUDGET_PKTS : FWD_HOST_BUDGET_PKTS };
 	nr = fwd_first_reads(w, act, na, base);
 	for (bool first_reads = true; nr > 0 || w->batch->nwrites > 0; first_reads = false) {
 		if (!first_reads) {
@@ -767,19 +758,19 @@ static bool fwd_serve_batched(struct rt_worker *w, const struct epoll_event *evs
 			ok = false;
 		for (int k = 0; k < na; k++) {
 			struct fwd_active *a = &act[k];
-			bool host = !a->q->t;
 
 			if (a->asked == 0)
 				continue;                /* no room for it this time */
 			if (a->got < a->asked)
-				a->done = true;
+				a->done = true;          /* drained */
 			else if (a->asked >= a->want && a->want < FWD_QUEUE_READS)
 				a->want = a->want * 2 < FWD_QUEUE_READS ? a->want * 2 : FWD_QUEUE_READS;
-			if (a->pkts >= (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) ||
-			    (!host && a->bytes >= FWD_BUDGET_BYTES))
+			/* the budget of the path without io_uring; only tenant
+			 * queues have one in bytes */
+			if (a->pkts >= a->budget || (a->q->t && a->bytes >= FWD_BUDGET_BYTES))
 				a->done = true;
-			if (a->want > (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) - a->pkts)
-				a->want = (host ? FWD_HOST_BUDGET_PKTS : FWD_BUDGET_PKTS) - a->pkts;
+			else if (a->want > a->budget - a->pkts)
+				a->want = a->budget - a->pkts;
 		}
 		base ^= FWD_BATCH;
 		nr = ok ? fwd_queue_reads(w, act, na, first++, base) : 0;
@@ -873,7 +864,9 @@ static int fwd_round(struct rt_worker *w, int timeout)
 {
 	struct router *R = w->R;
 	struct epoll_event evs[FWD_EVENTS];
-	int n;
+	struct rt_queue *ready[FWD_EVENTS];
+	int n, nready = 0;
+	bool ok = true;
 
 	/* A new epoch: no event this thread holds from here on can name a
 	 * tenant removed before this point (see fwd_reap). */
@@ -888,13 +881,8 @@ static int fwd_round(struct rt_worker *w, int timeout)
 	}
 	w->now = fwd_clock();
 	pthread_rwlock_rdlock(&R->lock);
-	if (w->batch) {
-		if (!fwd_serve_batched(w, evs, n)) {
-			pthread_rwlock_unlock(&R->lock);
-			return -2;
-		}
-		n = 0;
-	}
+	/* The queues to serve: the wake-up taken, the dead, paused and
+	 * stopped left out. */
 	for (int i = 0; i < n; i++) {
 		struct rt_queue *q = evs[i].data.ptr;
 
@@ -903,14 +891,22 @@ static int fwd_round(struct rt_worker *w, int timeout)
 			if (read(w->wake_fd, &v, sizeof v) < 0) {
 				/* EAGAIN: another wake-up took it */
 			}
-		} else if (!q->t) {
-			if (!fwd_host_queue(w)) {
-				pthread_rwlock_unlock(&R->lock);
-				return -2;
-			}
-		} else if (!q->t->dead && !q->paused && !q->stopped) {
-			fwd_tenant_queue(w, q);
+		} else if (!q->t || (!q->t->dead && !q->paused && !q->stopped)) {
+			ready[nready++] = q;
 		}
+	}
+	if (w->batch) {
+		ok = fwd_serve_batched(w, ready, nready);
+	} else {
+		for (int i = 0; i < nready && ok; i++)
+			if (!ready[i]->t)
+				ok = fwd_host_queue(w);
+			else
+				fwd_tenant_queue(w, ready[i]);
+	}
+	if (!ok) {
+		pthread_rwlock_unlock(&R->lock);
+		return -2;
 	}
 	timeout = w->paused ? fwd_resume(w) : -1;
 	pthread_rwlock_unlock(&R->lock);
