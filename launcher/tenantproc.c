@@ -146,17 +146,20 @@ static int tp_child_entry(void *arg)
  * it at any time. (A tenant can still SIGSTOP that child and so hold its
  * own init until it continues it or the launcher kills the tenant; that
  * touches no other tenant.) */
+#ifdef __SANITIZE_ADDRESS__
+/* AddressSanitizer keeps the bookkeeping of each stack frame in memory the
+ * child would share, and the child's frames would corrupt it (its CHECK on
+ * kCurrentStackFrameMagic fails in the init afterwards). */
+static bool tp_may_share_memory(void)
+{
+	return false;
+}
+#else
 static bool tp_may_share_memory(void)
 {
 	char c = 0;
 	int fd;
 
-#ifdef __SANITIZE_ADDRESS__
-	/* AddressSanitizer keeps the bookkeeping of each stack frame in memory
-	 * the child would share, and the child's frames would corrupt it (its
-	 * CHECK on kCurrentStackFrameMagic fails in the init afterwards). */
-	return false;
-#endif
 	if (!seccomp_tenant_prepared())
 		return false;    /* the child would build the filter: it allocates */
 	fd = open("/proc/sys/fs/suid_dumpable", O_RDONLY | O_CLOEXEC);
@@ -167,6 +170,7 @@ static bool tp_may_share_memory(void)
 	close(fd);
 	return c == '0';
 }
+#endif
 
 /* When tp_may_share_memory(), the child shares the init's memory and the
  * init waits until it has called execve (CLONE_VM | CLONE_VFORK, as
