@@ -7,6 +7,7 @@ range). Nothing is ever sent anywhere else; every wait and every loop is
 bounded; processes are stopped by pid; both namespaces are deleted.
 """
 import json
+import re
 import os
 import secrets
 import shutil
@@ -597,12 +598,33 @@ def test_spoofed_source_is_dropped_and_counted(rhost, upstream):
 
 # --------------------------------------------------------------- accounting
 
+def router_io(h):
+    """The kernel's own counts for the router process: completions on its
+    io_uring rings (CqTail in each ring's fdinfo), how many rings, and
+    its write(2)-family system calls (syscw in /proc/PID/io, which writes
+    through a ring do not count)."""
+    total, rings = 0, 0
+    for fd in Path(f"/proc/{h.router.pid}/fd").iterdir():
+        try:
+            if os.readlink(fd) != "anon_inode:[io_uring]":
+                continue
+            info = (Path(f"/proc/{h.router.pid}/fdinfo") / fd.name).read_text()
+        except OSError:
+            continue
+        rings += 1
+        total += int(re.search(r"^CqTail:\s*(\d+)", info, re.M).group(1))
+    io = Path(f"/proc/{h.router.pid}/io").read_text()
+    return total, rings, int(re.search(r"^syscw:\s*(\d+)", io, re.M).group(1))
+
+
 def test_counters_match_bytes_moved(rhost_mq):
     rhost = rhost_mq
     start_tenants(rhost, ("alice", 20001, ALICE_IP))
     assert tenant_queues(rhost, "alice") == rhost.threads
     assert rhost.tstats("alice")["queues"] == rhost.threads
     n = 4 * 1024 * 1024
+    ring0, rings, syscw0 = router_io(rhost)
+    assert rings == (rhost.threads if rhost.io_uring else 0)
     before = rhost.tstats("alice")
     assert http_get_size(rhost, "alice", n)[0] == n
     mid = rhost.tstats("alice")
@@ -621,6 +643,17 @@ def test_counters_match_bytes_moved(rhost_mq):
     assert after["drops"] == 0
     st = rhost.stats()["router"]
     assert st["tenants"] == 1 and st["in_bytes"] >= got_in
+    # The path each packet took, by the kernel's counts: through io_uring
+    # every write is a completion on a ring and no write(2); without it,
+    # one write(2) per packet. (The control socket's replies are a few
+    # writes of their own.)
+    moved = (after["in_packets"] - before["in_packets"]) + (after["out_packets"] - before["out_packets"])
+    ring1, _, syscw1 = router_io(rhost)
+    print(f"{moved} packets forwarded: {ring1 - ring0} ring completions, {syscw1 - syscw0} write calls")
+    if rhost.io_uring:
+        assert ring1 - ring0 >= moved and syscw1 - syscw0 < 20, (ring1 - ring0, syscw1 - syscw0, moved)
+    else:
+        assert ring1 == ring0 and syscw1 - syscw0 >= moved, (syscw1 - syscw0, moved)
 
 
 def test_fiefctl_stats(rhost):
