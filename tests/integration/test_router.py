@@ -798,6 +798,61 @@ def test_congested_way_out_keeps_every_tenant(rhost, upstream):
     assert http_get_size(rhost, "bob", 100_000)[0] == 100_000
 
 
+# Run in a tenant's network namespace: make eth0 hold what the router
+# writes to it. Its ingress is redirected to an ifb device whose 1 Mbit/s
+# token bucket queues up to 64 MiB, so the router's skbs stay on the
+# router's account (IP receive would release them at once) until the
+# device's bound fills and the kernel refuses the router's writes.
+HOLD = """
+ip link add hold0 type ifb
+ip link set hold0 up
+tc qdisc add dev hold0 root tbf rate 1mbit burst 16kb limit 64mb
+tc qdisc add dev eth0 handle ffff: ingress
+tc filter add dev eth0 parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev hold0
+"""
+UNHOLD = "tc qdisc del dev eth0 ingress; ip link del hold0"
+
+
+def test_full_device_drops_and_counts_and_keeps_the_tenant(rhost_mq):
+    """A tenant's eth0 stops taking packets (its stack holds them all):
+    the router's writes to it fail, each such packet is dropped and
+    counted as `full` against that tenant, the router keeps answering and
+    forwarding for the others, and the tenant stays attached and moves
+    data again once its device drains."""
+    rhost = rhost_mq
+    start_tenants(rhost, ("alice", 20001, ALICE_IP), ("bob", 20002, BOB_IP))
+    pid = str(rhost.status("alice")["pid"])
+    sh("nsenter", "-t", pid, "-n", "/bin/sh", "-ec", HOLD)
+    try:
+        before = rhost.tstats("alice")
+        # from the host side (fief0's address) to alice, through the router
+        flood = subprocess.Popen([*rhost.net.enter_outer(), "/usr/bin/python3", "-c", FLOOD,
+                                  ALICE_IP, "9", "3"], stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            st = rhost.stats()
+            assert time.monotonic() - t0 < 1.0, "the control socket answers while a device is full"
+            assert set(st["tenants"]) == {"alice", "bob"}
+            assert http_get_size(rhost, "bob", 1_000_000)[0] == 1_000_000, "bob is served meanwhile"
+        finally:
+            sent = int(flood.communicate(timeout=30)[0].strip() or 0)
+        a = rhost.tstats("alice")
+        taken = a["in_packets"] - before["in_packets"]
+        full = a["drop_full"] - before["drop_full"]
+        print(f"{sent} datagrams sent to alice: {taken} written to her device, {full} dropped as full, "
+              f"drops {a['drops']}")
+        # 2 MiB of the router's writes per queue, less what 1 Mbit/s drains
+        assert full > 0 and a["drop_error"] == 0, a
+        assert taken < 4000 * rhost.threads, taken
+        assert full > sent // 4, (full, sent)
+    finally:
+        sh("nsenter", "-t", pid, "-n", "/bin/sh", "-c", UNHOLD, check=False)
+    assert set(rhost.stats()["tenants"]) == {"alice", "bob"}
+    assert wait_for(lambda: http_get_size(rhost, "alice", 1_000_000)[0] == 1_000_000, timeout=20,
+                    what="alice's transfer once her device drains")
+
+
 def test_rate_limit_holds_outbound(testroot, net, upstream):
     h = make_rhost(testroot, net)
     try:
