@@ -104,6 +104,7 @@ TEST_EXTRA_seccomp := launcher/seccomp.c
 TEST_LIBS_seccomp  := -lseccomp
 TEST_EXTRA_tenantproc := launcher/tenantproc.c launcher/seccomp.c
 TEST_LIBS_tenantproc  := -lseccomp
+TEST_LIBS_records := -lev
 
 .SECONDEXPANSION:
 $(O)/tests/test_%: tests/unit/test_%.c $(LIBFIEF) $$(TEST_EXTRA_$$*)
@@ -119,7 +120,7 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DFIEF_FUZZING -Ilib -fsanitize=f
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,CLANG,$<)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS_COMMON)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS_COMMON) -lev
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -1,6 +1,7 @@
-/* Unit tests for lib/records: the key=value reply records of the control
- * sockets, JSON strings (escapes, UTF-8 repair), records as JSON, and one
- * request over a real unix socket. */
+/* Unit tests for lib/records and lib/recserver: the key=value reply
+ * records of the control sockets, JSON strings (escapes, UTF-8 repair),
+ * records as JSON, one request over a real unix socket, and the daemons'
+ * side of such a socket on a libev loop. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <cmocka.h>
 
 #include "records.h"
+#include "recserver.h"
 
 /* What a writer puts in a FILE, as a string (freed by the caller). */
 #define CAPTURE(text, stmt)                                                \
@@ -225,6 +228,146 @@ static void test_request_bounded(void **state)
 	rmdir(dir);
 }
 
+/* ---- the server side (lib/recserver) ---- */
+
+/* "boom" is refused; any other line comes back as a field. */
+static void echo_handler(struct rec_reply *r, const char *line, void *data)
+{
+	int *calls = data;
+
+	++*calls;
+	if (!strncmp(line, "boom", 4))
+		return rec_error(r, "no %s here", "boom");
+	rec_ok(r);
+	rec_field(r, "line", line);
+	rec_num(r, "calls", (unsigned long long)*calls);
+	rec_num(r, "big", 18446744073709551615ULL);
+	rec_end(r);
+}
+
+/* A child serving path with echo_handler (max_conns, timeout as given)
+ * until it is killed. */
+static pid_t serve(const char *path, int max_conns, double timeout)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+	pid_t pid;
+
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static int calls;
+		static struct rec_server s;
+
+		s = (struct rec_server){ .loop = ev_default_loop(EVFLAG_AUTO), .handle = echo_handler,
+					 .data = &calls, .max_conns = max_conns, .timeout = timeout };
+		rec_server_start(&s, fd);
+		ev_run(s.loop, 0);
+		_exit(0);
+	}
+	close(fd);
+	return pid;
+}
+
+static void stop(pid_t pid, const char *dir, const char *path)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	unlink(path);
+	rmdir(dir);
+}
+
+static int connect_idle(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	return fd;
+}
+
+static void test_server_replies_in_records(void **state)
+{
+	char dir[32], path[64], *reply = NULL;
+	struct record rec;
+	pid_t pid;
+
+	sock_path(dir, sizeof dir, path, sizeof path);
+	pid = serve(path, 4, 5.0);
+	/* every byte that would break a record is escaped, and comes back */
+	assert_int_equal(rec_request(path, "say %= x\x7f\x01\n", 1 << 20, 5000, &reply), 0);
+	assert_string_equal(reply, "ok=1\nline=say%20%25%3D%20x%7F%01%0A calls=1 big=18446744073709551615\n");
+	rec_parse(strchr(reply, '\n') + 1, &rec);
+	assert_string_equal(rec_get(&rec, "line"), "say %= x\x7f\x01\n");
+	free(reply);
+	/* one request per connection: what follows the first newline comes
+	 * with it, and gets no reply of its own */
+	assert_int_equal(rec_request(path, "one\ntwo\n", 1 << 20, 5000, &reply), 0);
+	assert_string_equal(reply, "ok=1\nline=one%0Atwo%0A calls=2 big=18446744073709551615\n");
+	free(reply);
+	assert_int_equal(rec_request(path, "boom now\n", 1 << 20, 5000, &reply), 0);
+	assert_string_equal(reply, "ok=0 error=no%20boom%20here\n");
+	free(reply);
+	stop(pid, dir, path);
+}
+
+/* A line longer than REC_MAX_REQ is cut there; a peer that never ends
+ * its line is dropped at the timeout; connections past max_conns are
+ * closed on accept, and taken again once others have gone. */
+static void test_server_bounds_its_peers(void **state)
+{
+	char dir[32], path[64], *reply = NULL, big[REC_MAX_REQ + 100];
+	struct timespec t0, t1;
+	struct record rec;
+	int idle[2];
+	pid_t pid;
+	char c;
+
+	sock_path(dir, sizeof dir, path, sizeof path);
+	pid = serve(path, 2, 0.3);
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	assert_int_equal(rec_request(path, big, 1 << 20, 5000, &reply), 0);
+	assert_true(!strncmp(reply, "ok=1\n", 5));
+	rec_parse(reply + 5, &rec);
+	assert_int_equal(strlen(rec_get(&rec, "line")), REC_MAX_REQ);
+	free(reply);
+	/* no newline: closed with no reply after the timeout */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rec_request(path, "list", 1 << 20, 5000, &reply), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(reply, "");
+	free(reply);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 250 && ms < 3000);
+	/* two idle peers take both places: a third is closed at once */
+	idle[0] = connect_idle(path);
+	idle[1] = connect_idle(path);
+	usleep(50000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rec_request(path, "hi\n", 1 << 20, 5000, &reply), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(reply, "");
+	free(reply);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms < 250);
+	/* the idle ones are dropped at their timeout (EOF, no reply) */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(read(idle[i], &c, 1), 0);
+		close(idle[i]);
+	}
+	assert_int_equal(rec_request(path, "hi\n", 1 << 20, 5000, &reply), 0);
+	assert_true(!strncmp(reply, "ok=1\nline=hi%0A ", 16));
+	free(reply);
+	stop(pid, dir, path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +379,8 @@ int main(void)
 		cmocka_unit_test(test_record_json),
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_request_bounded),
+		cmocka_unit_test(test_server_replies_in_records),
+		cmocka_unit_test(test_server_bounds_its_peers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
