@@ -88,19 +88,14 @@ static unsigned start_slots(int64_t configured)
 int main(int argc, char **argv)
 {
 	struct daemon_args args = { 0 };
-	struct config_errors errs;
+	int code;
 
-	daemon_parse_args(argc, argv, "fief-launcher",
-			  "The launcher: runs each tenant of tenants_dir in its own namespaces and cgroup.",
-			  &args);
-	L.host = config_host_load(args.host_path, &errs);
-	if (!L.host) {
-		config_errors_print(&errs, stderr);
-		return DAEMON_EXIT_CONFIG;
-	}
+	L.host = daemon_start(argc, argv, "fief-launcher",
+			      "The launcher: runs each tenant of tenants_dir in its own namespaces and cgroup.",
+			      &args, &code);
+	if (!L.host)
+		return code;
 	L.host_path = args.host_path;
-	if (args.test_only)
-		return 0;
 	if (geteuid() != 0) {
 		log_error("must run as root");
 		return DAEMON_EXIT_SYSCALL;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "log.h"
 
 static void daemon_usage(FILE *out, const char *name, const char *what)
@@ -46,4 +47,25 @@ void daemon_parse_args(int argc, char **argv, const char *name, const char *what
 	log_init(name, a->syslog);
 	if (a->debug)
 		log_set_level(LOG_LVL_DEBUG);
+}
+
+struct config_host *daemon_start(int argc, char **argv, const char *name, const char *what,
+				 struct daemon_args *a, int *exit_code)
+{
+	struct config_errors errs;
+	struct config_host *host;
+
+	daemon_parse_args(argc, argv, name, what, a);
+	host = config_host_load(a->host_path, &errs);
+	if (!host) {
+		config_errors_print(&errs, stderr);
+		*exit_code = DAEMON_EXIT_CONFIG;
+		return NULL;
+	}
+	if (a->test_only) {
+		config_host_free(host);
+		*exit_code = 0;
+		return NULL;
+	}
+	return host;
 }

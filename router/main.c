@@ -207,23 +207,16 @@ static int router_setup(struct nat_state *nat, int *host_fds)
 int main(int argc, char **argv)
 {
 	struct daemon_args args = { 0 };
-	struct config_errors errs;
 	struct config_host *host;
 	struct nat_state nat;
 	char addr[24];
 	int host_fds[ROUTER_MAX_QUEUES];
 	int lock_fd, helper_fd, r;
 
-	daemon_parse_args(argc, argv, "fief-router", "The tenant router: tun networking, firewall and accounting.", &args);
-	host = config_host_load(args.host_path, &errs);
-	if (!host) {
-		config_errors_print(&errs, stderr);
-		return DAEMON_EXIT_CONFIG;
-	}
-	if (args.test_only) {
-		config_host_free(host);
-		return 0;
-	}
+	host = daemon_start(argc, argv, "fief-router", "The tenant router: tun networking, firewall and accounting.",
+			    &args, &r);
+	if (!host)
+		return r;
 	if (!host->router.enabled) {
 		log_info("router.enabled is false in %s: nothing to do", args.host_path);
 		config_host_free(host);
