@@ -43,7 +43,6 @@
 #define CHAN_AGENT_TIMEOUT 15.0     /* seconds for the agent to start a session */
 #define CHAN_AGENT_TRIES 34         /* attempts while the agent is busy (about 15 s) */
 #define CHAN_PIPE_SIZE (1024 * 1024) /* capacity asked for the stdio pipes */
-#define CHAN_PTY_CHUNK 2048         /* a pty read this long may have more behind it */
 #define CHAN_PTY_QUIET 0.1          /* after the exit: output still on its way */
 #define CHAN_PTY_LINGER 2.0         /* after the exit: give up on a chatty pty */
 #define CHAN_BATCH_MIN (64 * 1024)  /* in a stream, a pipe read worth doing at once */
