@@ -763,6 +763,27 @@ def test_flooding_tenant_does_not_stop_another(rhost):
     assert busy < max(10 * quiet, 10.0)
 
 
+def flood_keeps_control(rhost, enter, dst, meanwhile=None):
+    """A 3 s UDP flood to dst, run with the command prefix enter (a
+    namespace): a second in, the router's control socket answers within a
+    second and still has alice and bob, and meanwhile() (if given) returns
+    True (else what went wrong). Returns the datagrams sent."""
+    flood = subprocess.Popen([*enter, "/usr/bin/python3", "-c", FLOOD, dst, "9", "3"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        st = rhost.stats()
+        assert time.monotonic() - t0 < 1.0, "the control socket answers during the flood"
+        assert set(st["tenants"]) == {"alice", "bob"}
+        if meanwhile:
+            ok = meanwhile()
+            assert ok is True, ok
+    finally:
+        sent = int(flood.communicate(timeout=30)[0].strip() or 0)
+    return sent
+
+
 def test_congested_way_out_keeps_every_tenant(rhost, upstream):
     """The way out is far slower than a tenant sends (a 20 Mbit/s token
     bucket with a deep queue on the outer veth) while it floods: the router
@@ -777,16 +798,7 @@ def test_congested_way_out_keeps_every_tenant(rhost, upstream):
        "burst", "64kb", "limit", "64mb")
     try:
         pid = rhost.status("alice")["pid"]
-        flood = subprocess.Popen(["nsenter", "-t", str(pid), "-n", "/usr/bin/python3", "-c", FLOOD,
-                                  UP_IP, "9", "3"], stdout=subprocess.PIPE, text=True)
-        try:
-            time.sleep(1.0)
-            t0 = time.monotonic()
-            st = rhost.stats()
-            assert time.monotonic() - t0 < 1.0, "the control socket answers during the flood"
-            assert set(st["tenants"]) == {"alice", "bob"}
-        finally:
-            sent = int(flood.communicate(timeout=30)[0].strip() or 0)
+        sent = flood_keeps_control(rhost, ["nsenter", "-t", str(pid), "-n"], UP_IP)
         a = rhost.tstats("alice")
         print(f"alice sent {sent} datagrams: out {a['out_packets']}, drops {a['drops']} (full {a['drop_full']})")
         assert a["out_packets"] > 1000 and a["drop_error"] == 0
@@ -826,17 +838,9 @@ def test_full_device_drops_and_counts_and_keeps_the_tenant(rhost_mq):
     try:
         before = rhost.tstats("alice")
         # from the host side (fief0's address) to alice, through the router
-        flood = subprocess.Popen([*rhost.net.enter_outer(), "/usr/bin/python3", "-c", FLOOD,
-                                  ALICE_IP, "9", "3"], stdout=subprocess.PIPE, text=True)
-        try:
-            time.sleep(1.0)
-            t0 = time.monotonic()
-            st = rhost.stats()
-            assert time.monotonic() - t0 < 1.0, "the control socket answers while a device is full"
-            assert set(st["tenants"]) == {"alice", "bob"}
-            assert http_get_size(rhost, "bob", 1_000_000)[0] == 1_000_000, "bob is served meanwhile"
-        finally:
-            sent = int(flood.communicate(timeout=30)[0].strip() or 0)
+        sent = flood_keeps_control(
+            rhost, rhost.net.enter_outer(), ALICE_IP,
+            meanwhile=lambda: http_get_size(rhost, "bob", 1_000_000)[0] == 1_000_000 or "bob is not served")
         a = rhost.tstats("alice")
         taken = a["in_packets"] - before["in_packets"]
         full = a["drop_full"] - before["drop_full"]

@@ -185,26 +185,36 @@ static void test_request(void **state)
 	rmdir(dir);
 }
 
+/* rec_request with a 1 MiB cap, timed: its result goes to *rc, the
+ * milliseconds it took are returned. */
+static long timed_request(const char *path, const char *req, int timeout_ms, char **reply, int *rc)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*rc = rec_request(path, req, 1 << 20, timeout_ms, reply);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+}
+
 /* A peer that never answers costs the deadline; one whose backlog is
  * full is refused at once, not waited for. */
 static void test_request_bounded(void **state)
 {
 	char dir[32], path[64], *reply = NULL;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timespec t0, t1;
 	int srv, fds[200], n = 0, r;
+	long ms;
 
 	sock_path(dir, sizeof dir, path, sizeof path);
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
 	srv = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof sa), 0);
 	assert_int_equal(listen(srv, 1), 0);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(rec_request(path, "list\n", 1 << 20, 200, &reply), 0);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = timed_request(path, "list\n", 200, &reply, &r);
+	assert_int_equal(r, 0);
 	assert_string_equal(reply, "");
 	free(reply);
-	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(ms >= 150 && ms < 1500);
 	/* fill the backlog (never accepted) */
 	while (n < 200) {
@@ -216,11 +226,9 @@ static void test_request_bounded(void **state)
 		n++;
 	}
 	assert_true(n < 200);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = rec_request(path, "list\n", 1 << 20, 5000, &reply);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = timed_request(path, "list\n", 5000, &reply, &r);
 	assert_int_equal(r, -EAGAIN);
-	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	assert_true(ms < 2000);
 	while (n > 0)
 		close(fds[--n]);
 	close(srv);
@@ -323,9 +331,9 @@ static void test_server_replies_in_records(void **state)
 static void test_server_bounds_its_peers(void **state)
 {
 	char dir[32], path[64], *reply = NULL, big[REC_MAX_REQ + 100];
-	struct timespec t0, t1;
 	struct record rec;
-	int idle[2];
+	int idle[2], rc;
+	long ms;
 	pid_t pid;
 	char c;
 
@@ -339,23 +347,19 @@ static void test_server_bounds_its_peers(void **state)
 	assert_int_equal(strlen(rec_get(&rec, "line")), REC_MAX_REQ);
 	free(reply);
 	/* no newline: closed with no reply after the timeout */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(rec_request(path, "list", 1 << 20, 5000, &reply), 0);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = timed_request(path, "list", 5000, &reply, &rc);
+	assert_int_equal(rc, 0);
 	assert_string_equal(reply, "");
 	free(reply);
-	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(ms >= 250 && ms < 3000);
 	/* two idle peers take both places: a third is closed at once */
 	idle[0] = connect_idle(path);
 	idle[1] = connect_idle(path);
 	usleep(50000);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(rec_request(path, "hi\n", 1 << 20, 5000, &reply), 0);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = timed_request(path, "hi\n", 5000, &reply, &rc);
+	assert_int_equal(rc, 0);
 	assert_string_equal(reply, "");
 	free(reply);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(ms < 250);
 	/* the idle ones are dropped at their timeout (EOF, no reply) */
 	for (int i = 0; i < 2; i++) {
