@@ -23,34 +23,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "records.h"
+#include "recserver.h"
 
 #define METRICS_MAX_REQ 4096
 #define METRICS_MAX_CONN 32
 #define METRICS_TIMEOUT 5.0
 #define METRICS_PEER_MAX (4u << 20)   /* bytes of text one peer may add */
 
-struct mconn {
-	struct launcher *L;
-	ev_io io;
-	ev_timer timeout;
-	char req[METRICS_MAX_REQ];
-	size_t req_len;
-	char *out;
-	size_t out_len, out_off;
-};
-
-static ev_io metrics_w;
-static int metrics_conns;
-
-static void mc_close(struct mconn *c)
-{
-	ev_io_stop(c->L->loop, &c->io);
-	ev_timer_stop(c->L->loop, &c->timeout);
-	close(c->io.fd);
-	free(c->out);
-	free(c);
-	metrics_conns--;
-}
+static struct rec_server metrics_srv;
 
 /* One family: HELP and TYPE, then a sample per tenant. */
 static void family(FILE *f, const char *name, const char *type, const char *help)
@@ -119,94 +99,35 @@ static char *metrics_render(struct launcher *L, size_t *len)
 	return text;
 }
 
-static void mc_reply(struct mconn *c, const char *status, const char *type, const char *body, size_t blen)
+static void mc_reply(struct rec_reply *r, const char *status, const char *type, const char *body, size_t blen)
 {
-	FILE *f = open_memstream(&c->out, &c->out_len);
-
-	if (!f)
-		return;
-	fprintf(f, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+	rec_add(r, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
 		status, type, blen);
-	fwrite(body, 1, blen, f);
-	fclose(f);
-}
-
-static void mc_write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct mconn *c = w->data;
-
-	while (c->out && c->out_off < c->out_len) {
-		ssize_t n = send(w->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0)
-			break;
-		c->out_off += (size_t)n;
-	}
-	mc_close(c);
+	rec_write(r, body, blen);
 }
 
 /* Only "GET /metrics": anything else is a 404 or a 405, never parsed further. */
-static void mc_handle(struct mconn *c)
+static void mc_handle(struct rec_reply *r, const char *req, void *data)
 {
 	size_t len;
 	char *body;
 
-	if (strncmp(c->req, "GET ", 4)) {
-		mc_reply(c, "405 Method Not Allowed", "text/plain", "GET only\n", 9);
-	} else if (strncmp(c->req + 4, "/metrics ", 9) && strncmp(c->req + 4, "/metrics?", 9)) {
-		mc_reply(c, "404 Not Found", "text/plain", "try /metrics\n", 13);
-	} else if ((body = metrics_render(c->L, &len))) {
-		mc_reply(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
+	if (strncmp(req, "GET ", 4)) {
+		mc_reply(r, "405 Method Not Allowed", "text/plain", "GET only\n", 9);
+	} else if (strncmp(req + 4, "/metrics ", 9) && strncmp(req + 4, "/metrics?", 9)) {
+		mc_reply(r, "404 Not Found", "text/plain", "try /metrics\n", 13);
+	} else if ((body = metrics_render(data, &len))) {
+		mc_reply(r, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
 		free(body);
 	} else {
-		mc_reply(c, "500 Internal Server Error", "text/plain", "\n", 1);
+		mc_reply(r, "500 Internal Server Error", "text/plain", "\n", 1);
 	}
 }
 
-static void mc_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* The request's head has ended (a blank line). */
+static bool mc_whole(const char *req, size_t len)
 {
-	struct mconn *c = w->data;
-	ssize_t n = recv(w->fd, c->req + c->req_len, sizeof c->req - 1 - c->req_len, MSG_DONTWAIT);
-
-	if (n < 0 && errno == EAGAIN)
-		return;
-	if (n <= 0)
-		return mc_close(c);
-	c->req_len += (size_t)n;
-	c->req[c->req_len] = 0;
-	if (!strstr(c->req, "\r\n\r\n") && !strstr(c->req, "\n\n") && c->req_len < sizeof c->req - 1)
-		return;
-	ev_io_stop(loop, w);
-	mc_handle(c);
-	ev_io_init(w, mc_write_cb, w->fd, EV_WRITE);
-	ev_io_start(loop, w);
-}
-
-static void mc_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	mc_close(w->data);
-}
-
-static void metrics_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	struct mconn *c;
-
-	if (fd < 0)
-		return;
-	if (metrics_conns >= METRICS_MAX_CONN || !(c = calloc(1, sizeof *c))) {
-		close(fd);
-		return;
-	}
-	metrics_conns++;
-	c->L = w->data;
-	ev_io_init(&c->io, mc_read_cb, fd, EV_READ);
-	c->io.data = c;
-	ev_io_start(loop, &c->io);
-	ev_timer_init(&c->timeout, mc_timeout_cb, METRICS_TIMEOUT, 0);
-	c->timeout.data = c;
-	ev_timer_start(loop, &c->timeout);
+	return strstr(req, "\r\n\r\n") || strstr(req, "\n\n");
 }
 
 int metrics_start(struct launcher *L)
@@ -240,9 +161,10 @@ int metrics_start(struct launcher *L)
 			close(fd);
 		return -1;
 	}
-	ev_io_init(&metrics_w, metrics_accept_cb, fd, EV_READ);
-	metrics_w.data = L;
-	ev_io_start(L->loop, &metrics_w);
+	metrics_srv = (struct rec_server){ .loop = L->loop, .handle = mc_handle, .data = L,
+					   .max_conns = METRICS_MAX_CONN, .timeout = METRICS_TIMEOUT,
+					   .max_req = METRICS_MAX_REQ, .whole = mc_whole };
+	rec_server_start(&metrics_srv, fd);
 	log_info("metrics on http://%s/metrics", e->text);
 	return 0;
 }

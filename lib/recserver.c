@@ -1,4 +1,4 @@
-/* recserver: one request line in, records out, then close (recserver.h). */
+/* recserver: one request in, one reply out, then close (recserver.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,12 +14,32 @@ struct rec_reply {
 	struct rec_server *s;
 	ev_io io;
 	ev_timer timeout;
-	char req[REC_MAX_REQ + 1];
+	char *req;                   /* max_req + 1 bytes */
 	size_t req_len;
 	char *out;
 	size_t out_len, out_cap, out_off;
 	bool failed;                 /* out of memory: no reply */
 };
+
+/* Room for n more bytes and a NUL; false once memory has run out. */
+static bool rec_room(struct rec_reply *r, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (r->failed)
+		return false;
+	if (n < r->out_cap - r->out_len)
+		return true;
+	cap = (r->out_len + n + 1) * 2;
+	if (!(p = realloc(r->out, cap))) {
+		r->failed = true;
+		return false;
+	}
+	r->out = p;
+	r->out_cap = cap;
+	return true;
+}
 
 void rec_add(struct rec_reply *r, const char *fmt, ...)
 {
@@ -34,20 +54,21 @@ void rec_add(struct rec_reply *r, const char *fmt, ...)
 	if (n < 0)
 		return;
 	if ((size_t)n >= r->out_cap - r->out_len) {
-		size_t cap = (r->out_cap + (size_t)n + 1) * 2;
-		char *p = realloc(r->out, cap);
-
-		if (!p) {
-			r->failed = true;
+		if (!rec_room(r, (size_t)n))
 			return;
-		}
-		r->out = p;
-		r->out_cap = cap;
 		va_start(ap, fmt);
 		vsnprintf(r->out + r->out_len, r->out_cap - r->out_len, fmt, ap);
 		va_end(ap);
 	}
 	r->out_len += (size_t)n;
+}
+
+void rec_write(struct rec_reply *r, const void *p, size_t n)
+{
+	if (!n || !rec_room(r, n))
+		return;
+	memcpy(r->out + r->out_len, p, n);
+	r->out_len += n;
 }
 
 void rec_field(struct rec_reply *r, const char *key, const char *val)
@@ -95,6 +116,7 @@ static void rec_close(struct rec_reply *r)
 	ev_timer_stop(r->s->loop, &r->timeout);
 	close(r->io.fd);
 	r->s->conns--;
+	free(r->req);
 	free(r->out);
 	free(r);
 }
@@ -118,16 +140,18 @@ static void rec_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void rec_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct rec_reply *r = w->data;
-	ssize_t n = recv(w->fd, r->req + r->req_len, REC_MAX_REQ - r->req_len, MSG_DONTWAIT);
+	struct rec_server *s = r->s;
+	ssize_t n = recv(w->fd, r->req + r->req_len, s->max_req - r->req_len, MSG_DONTWAIT);
 
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n <= 0)
 		return rec_close(r);
 	r->req_len += (size_t)n;
-	if (!memchr(r->req, '\n', r->req_len) && r->req_len < REC_MAX_REQ)
-		return;
 	r->req[r->req_len] = 0;
+	if (r->req_len < s->max_req &&
+	    !(s->whole ? s->whole(r->req, r->req_len) : memchr(r->req, '\n', r->req_len) != NULL))
+		return;
 	ev_io_stop(loop, w);
 	r->s->handle(r, r->req, r->s->data);
 	ev_io_init(w, rec_write_cb, w->fd, EV_WRITE);
@@ -143,11 +167,12 @@ static void rec_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct rec_server *s = w->data;
 	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	struct rec_reply *r;
+	struct rec_reply *r = NULL;
 
 	if (fd < 0)
 		return;
-	if (s->conns >= s->max_conns || !(r = calloc(1, sizeof *r))) {
+	if (s->conns >= s->max_conns || !(r = calloc(1, sizeof *r)) || !(r->req = malloc(s->max_req + 1))) {
+		free(r);
 		close(fd);
 		return;
 	}
@@ -164,6 +189,8 @@ static void rec_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 void rec_server_start(struct rec_server *s, int fd)
 {
 	s->conns = 0;
+	if (!s->max_req)
+		s->max_req = REC_MAX_REQ;
 	ev_io_init(&s->w, rec_accept_cb, fd, EV_READ);
 	s->w.data = s;
 	ev_io_start(s->loop, &s->w);
