@@ -24,8 +24,8 @@ static void daemon_usage(FILE *out, const char *name, const char *what)
 		name, what);
 }
 
-void daemon_parse_args(int argc, char **argv, const char *name, const char *what,
-		       struct daemon_args *a)
+static void daemon_parse_args(int argc, char **argv, const char *name, const char *what,
+			      struct daemon_args *a)
 {
 	int c;
 

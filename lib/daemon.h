@@ -15,13 +15,10 @@ struct daemon_args {
 	bool syslog;                /* -s: log to syslog instead of stderr */
 };
 
-/* Parse "[-c PATH] [-t] [-d] [-s] [-h]"; exits on -h or a bad option. */
-void daemon_parse_args(int argc, char **argv, const char *name, const char *what,
-		       struct daemon_args *a);
-
 struct config_host;
 
-/* The command line, then the host file it names. NULL when the daemon is
+/* The command line, "[-c PATH] [-t] [-d] [-s] [-h]" (it exits on -h or a
+ * bad option), then the host file it names. NULL when the daemon is
  * to exit at once with *exit_code: the file is invalid (its errors are
  * printed; DAEMON_EXIT_CONFIG), or it is valid and -t asked only that (0). */
 struct config_host *daemon_start(int argc, char **argv, const char *name, const char *what,

@@ -33,6 +33,24 @@ def test_bad_value_reports_file_line_col(tmp_path):
     assert f"{bad}:3:11: limits.memory: '12Q' is not a size" in r.stderr
 
 
+def test_daemons_check_the_host_file_before_anything_else(tmp_path):
+    """Each daemon's -t checks the host file and exits: 0 and silent when
+    it is valid; 78 (EX_CONFIG) with file:line:col when it is not, and a
+    real start refuses the same file the same way, before it binds,
+    creates or changes anything."""
+    bad = tmp_path / "fief.yaml"
+    bad.write_text("gateway:\n  workers: lots\n")
+    said = f"{bad}:2:12: gateway.workers: 'lots' is not an integer or auto"
+    for daemon in ("fief-gateway", "fief-launcher", "fief-router"):
+        r = subprocess.run([binary(daemon), "-t", "-c", str(REPO / "conf/fief.yaml")],
+                           capture_output=True, text=True, timeout=30)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), (daemon, r)
+        for args in (["-t", "-c", str(bad)], ["-c", str(bad)]):
+            r = subprocess.run([binary(daemon), *args], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 78 and said in r.stderr, (daemon, args, r)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fief.yaml"]
+
+
 def test_tenant_checked_against_the_host_subnet(tmp_path):
     t = tmp_path / "dave.yaml"
     t.write_text("uid: 20004\nnetwork: { address: 192.0.2.7 }\n")
