@@ -123,10 +123,13 @@ static void mc_handle(struct rec_reply *r, const char *req, void *data)
 	}
 }
 
-/* The request's head has ended (a blank line). */
-static bool mc_whole(const char *req, size_t len)
+/* The request's head has ended (a blank line), in what came since the
+ * last look and the three bytes before it. */
+static bool mc_whole(const char *req, size_t len, size_t seen)
 {
-	return strstr(req, "\r\n\r\n") || strstr(req, "\n\n");
+	size_t from = seen > 3 ? seen - 3 : 0;
+
+	return memmem(req + from, len - from, "\r\n\r\n", 4) || memmem(req + from, len - from, "\n\n", 2);
 }
 
 int metrics_start(struct launcher *L)

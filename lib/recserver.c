@@ -141,7 +141,8 @@ static void rec_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct rec_reply *r = w->data;
 	struct rec_server *s = r->s;
-	ssize_t n = recv(w->fd, r->req + r->req_len, s->max_req - r->req_len, MSG_DONTWAIT);
+	size_t seen = r->req_len;
+	ssize_t n = recv(w->fd, r->req + seen, s->max_req - seen, MSG_DONTWAIT);
 
 	if (n < 0 && errno == EAGAIN)
 		return;
@@ -150,10 +151,10 @@ static void rec_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	r->req_len += (size_t)n;
 	r->req[r->req_len] = 0;
 	if (r->req_len < s->max_req &&
-	    !(s->whole ? s->whole(r->req, r->req_len) : memchr(r->req, '\n', r->req_len) != NULL))
+	    !(s->whole ? s->whole(r->req, r->req_len, seen) : memchr(r->req + seen, '\n', (size_t)n) != NULL))
 		return;
 	ev_io_stop(loop, w);
-	r->s->handle(r, r->req, r->s->data);
+	s->handle(r, r->req, s->data);
 	ev_io_init(w, rec_write_cb, w->fd, EV_WRITE);
 	ev_io_start(loop, w);
 }

@@ -26,8 +26,11 @@ struct rec_reply;
 
 /* req: the request, NUL-terminated, as it came (its newline too). */
 typedef void rec_handler(struct rec_reply *r, const char *req, void *data);
-/* Whether the len bytes of req (NUL-terminated) are a whole request. */
-typedef bool rec_whole(const char *req, size_t len);
+/* Whether the len bytes of req (NUL-terminated, and possibly holding
+ * NULs of the peer's) are a whole request. The first seen bytes were
+ * looked at before and did not end it: a request that trickles in a
+ * byte at a time must not be scanned again from its start each time. */
+typedef bool rec_whole(const char *req, size_t len, size_t seen);
 
 struct rec_server {
 	struct ev_loop *loop;

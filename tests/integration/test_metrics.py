@@ -95,6 +95,24 @@ def test_metrics_endpoint_refuses_other_requests(mhost):
     assert e.value.code == 405
 
 
+def test_a_request_in_pieces_is_answered(mhost):
+    """The blank line that ends a request may come split across packets,
+    and a peer may send a byte at a time: the head is still found, and
+    the launcher answers the scrape."""
+    port = int(mhost.metrics_url.split(":")[2].split("/")[0])
+    for pieces in ([b"GET /metrics HTTP/1.0\r\n\r", b"\n"],
+                   [bytes([c]) for c in b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n"]):
+        with socket.create_connection(("127.0.0.1", port), 5) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for p in pieces:
+                s.sendall(p)
+                time.sleep(0.01)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and b"fief_launcher_inits_total" in reply, reply[:200]
+
+
 def test_peer_daemons_add_their_samples(mhost):
     import os
     import threading

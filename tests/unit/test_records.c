@@ -388,15 +388,21 @@ static void test_server_bounds_its_peers(void **state)
 }
 
 /* A blank line ends the request; the reply has a NUL byte in it. */
-static bool head_ended(const char *req, size_t len)
+/* What the server told head_ended since the last reply (in the child). */
+static size_t whole_calls, whole_seen;
+
+static bool head_ended(const char *req, size_t len, size_t seen)
 {
+	whole_calls++;
+	whole_seen = seen;
 	return len >= 4 && !strcmp(req + len - 4, "\r\n\r\n");
 }
 
 static void raw_handler(struct rec_reply *r, const char *req, void *data)
 {
-	rec_add(r, "got %zu\n", strlen(req));
+	rec_add(r, "got %zu, %zu looks, the last after %zu\n", strlen(req), whole_calls, whole_seen);
 	rec_write(r, "a\0b", 3);
+	whole_calls = whole_seen = 0;
 }
 
 static void test_server_with_its_own_framing(void **state)
@@ -409,18 +415,33 @@ static void test_server_with_its_own_framing(void **state)
 	pid = serve_as(path, (struct rec_server){ .handle = raw_handler, .max_conns = 4, .timeout = 0.3,
 						  .max_req = 64, .whole = head_ended });
 	assert_int_equal(rec_request(path, "GET /x\r\nA: b\r\n\r\n", 1 << 20, 5000, &reply), 0);
-	assert_string_equal(reply, "got 16\na");
-	assert_int_equal(reply[9], 'b');
+	assert_string_equal(reply, "got 16, 1 looks, the last after 0\na");
+	assert_int_equal(reply[36], 'b');
+	free(reply);
+	/* in two pieces: the second look is told what the first saw */
+	{
+		char got[128] = "";
+		size_t len = 0;
+		ssize_t n;
+		int fd = connect_idle(path);
+
+		assert_int_equal(write(fd, "GET /x\r\n\r", 9), 9);
+		usleep(100000);
+		assert_int_equal(write(fd, "\n", 1), 1);
+		while ((n = read(fd, got + len, sizeof got - 1 - len)) > 0)
+			len += (size_t)n;
+		close(fd);
+		assert_string_equal(got, "got 10, 2 looks, the last after 9\na");
+	}
+	/* cut at max_req */
+	assert_int_equal(rec_request(path, "GET /0123456789012345678901234567890123456789012345678901234567890123456789",
+				     1 << 20, 5000, &reply), 0);
+	assert_string_equal(reply, "got 64, 0 looks, the last after 0\na");
 	free(reply);
 	/* a newline alone is not the end of it: dropped at the timeout */
 	assert_true(timed_request(path, "GET /x\r\n", 5000, &reply, &rc) >= 250);
 	assert_int_equal(rc, 0);
 	assert_string_equal(reply, "");
-	free(reply);
-	/* cut at max_req */
-	assert_int_equal(rec_request(path, "GET /0123456789012345678901234567890123456789012345678901234567890123456789",
-				     1 << 20, 5000, &reply), 0);
-	assert_string_equal(reply, "got 64\na");
 	free(reply);
 	stop(pid, dir, path);
 }
