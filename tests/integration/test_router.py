@@ -848,7 +848,8 @@ def test_full_device_drops_and_counts_and_keeps_the_tenant(rhost_mq):
               f"drops {a['drops']}")
         # 2 MiB of the router's writes per queue, less what 1 Mbit/s drains
         assert full > 0 and a["drop_error"] == 0, a
-        assert taken < 4000 * rhost.threads, taken
+        # the device took packets until it was full
+        assert 0 < taken < 4000 * rhost.threads, taken
         assert full > sent // 4, (full, sent)
     finally:
         sh("nsenter", "-t", pid, "-n", "/bin/sh", "-c", UNHOLD, check=False)

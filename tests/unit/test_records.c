@@ -143,21 +143,29 @@ static void sock_path(char *dir, size_t dlen, char *path, size_t plen)
 	snprintf(path, plen, "%s/s.sock", dir);
 }
 
+/* A unix stream socket listening at path. */
+static int listen_at(const char *path, int backlog, int flags)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | flags, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(fd, backlog), 0);
+	return fd;
+}
+
 static void test_request(void **state)
 {
 	char dir[32], path[64], *reply = NULL;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int srv, status;
 	pid_t pid;
 
 	sock_path(dir, sizeof dir, path, sizeof path);
 	/* nobody there */
 	assert_int_equal(rec_request(path, "list\n", 1 << 20, 1000, &reply), -ENOENT);
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	srv = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_true(srv >= 0);
-	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(listen(srv, 1), 0);
+	srv = listen_at(path, 1, 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -209,9 +217,7 @@ static void test_request_bounded(void **state)
 
 	sock_path(dir, sizeof dir, path, sizeof path);
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	srv = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(listen(srv, 1), 0);
+	srv = listen_at(path, 1, 0);
 	ms = timed_request(path, "list\n", 200, &reply, &r);
 	assert_int_equal(r, 0);
 	assert_string_equal(reply, "");
@@ -258,15 +264,9 @@ static void echo_handler(struct rec_reply *r, const char *line, void *data)
  * until it is killed. */
 static pid_t serve_as(const char *path, struct rec_server srv)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd = listen_at(path, 16, SOCK_NONBLOCK);
 	pid_t pid;
 
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(listen(fd, 16), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
